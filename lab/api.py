@@ -1,0 +1,138 @@
+"""The public plugin API: everything a plugin package (built-in or third-party) needs from lab.
+
+A plugin package implements the hooks of ``lab.hookspecs`` with ``@hookimpl`` and registers
+:class:`Plugin` and :class:`EnvSpec` objects. A plugin's ``factory`` builds an object that follows the
+:class:`Model` protocol; the shared runner drives it. Nothing here imports torch, SB3 or mlflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pluggy
+
+from lab.config import RunnerConfig, option
+from lab.errors import ConfigError
+
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "BuildContext",
+    "ConfigError",
+    "EnvSpec",
+    "Model",
+    "Plugin",
+    "Preset",
+    "RunnerConfig",
+    "StepCallback",
+    "hookimpl",
+    "option",
+]
+
+API_VERSION = 1
+"""Bumped when a change to this module would break existing plugins."""
+
+KINDS = ("agent", "backbone", "generator")
+"""Plugin kinds. Agents train on an ``env=``; backbones and generators on ``data=``."""
+
+hookimpl = pluggy.HookimplMarker("lab")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Tuned values for one (plugin, target) pair, applied between the config defaults and user keys."""
+
+    name: str
+    """Short name shown by ``lab show`` and tagged on the run, e.g. ``zoo:dqn/CartPole-v1``."""
+    values: Mapping[str, Any]
+    """Runner keys and plugin keys, as a user would write them."""
+    source: str = ""
+    """Where the values come from (a URL or a sentence)."""
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A model plugin, as registered through the ``register_plugins`` hook."""
+
+    name: str
+    """What users type after ``plugin=``: lowercase letters, digits, ``-`` and ``_``."""
+    kind: str
+    """One of :data:`KINDS`."""
+    config: type
+    """A dataclass whose fields are the plugin's keys; declare each with :func:`lab.api.option`."""
+    factory: str
+    """``"package.module:callable"``: called with a :class:`BuildContext`, returns a :class:`Model`.
+    Imported only when a run starts, so heavy imports belong in that module."""
+    description: str
+    """One line for ``lab plugins``."""
+    presets: Callable[[str], Preset | None] | None = None
+    """Given the resolved env id or dataset name, the tuned preset for it, if any."""
+    check_target: Callable[[str], str | None] | None = None
+    """Given the resolved env id or dataset name, why this plugin cannot train on it (None if it can)."""
+    score: str = "score"
+    """The evaluation metric the runner maximises to keep the best model (e.g. ``mean_return``)."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """An environment users can name with ``env=``, as registered through the ``register_envs`` hook."""
+
+    id: str
+    """The gymnasium id, e.g. ``CartPole-v1``."""
+    aliases: tuple[str, ...] = ()
+    """Short names that resolve to ``id`` (matched case-insensitively), e.g. ``("CartPole",)``."""
+    description: str = ""
+    """One line for listings."""
+
+
+class StepCallback(Protocol):
+    def __call__(self, step: int) -> bool:
+        """Report that training reached ``step``; returns False when the model must stop training."""
+
+
+@dataclass
+class BuildContext:
+    """What a plugin factory receives."""
+
+    config: Any
+    """The plugin's config dataclass instance, fully resolved and validated."""
+    runner: RunnerConfig
+    """The runner keys of this run (seed, steps, eval_episodes, ...)."""
+    target: str | None
+    """The resolved env id (agents) or dataset name (backbones, generators)."""
+    device: str
+    """The torch device to use: ``cpu``, ``cuda``, ``cuda:1`` or ``mps`` (never ``auto``)."""
+    log_metrics: Callable[[Mapping[str, float], int], None] = field(default=lambda metrics, step: None)
+    """Send training metrics at a step; the runner buffers them and logs them to MLflow in batches."""
+    training: bool = True
+    """False when the model is built only to load weights and evaluate (``lab eval``)."""
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What a plugin's factory returns. The runner owns seeding, device, schedule, tracking and files."""
+
+    target_score: float | None
+    """Evaluation score at which the task counts as solved (None if it has no threshold)."""
+
+    def train(self, budget: int, on_step: StepCallback) -> None:
+        """Train until ``budget`` steps in total or until ``on_step`` returns False.
+
+        Call ``on_step(step)`` often (every env step or batch): the runner evaluates, checkpoints and
+        updates the progress bar from inside it, so the model must be in a consistent state there.
+        """
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        """Evaluate the current weights; the result holds the plugin's ``score`` metric."""
+
+    def save(self, directory: Path) -> None:
+        """Write everything needed to rebuild the model's behaviour into ``directory``."""
+
+    def load(self, directory: Path) -> None:
+        """Load what :meth:`save` wrote into a model built from the same config."""
+
+    def artifacts(self, directory: Path) -> list[Path]:
+        """Write extra artifacts of the current model (e.g. a GIF of an episode); return their paths."""

@@ -1,0 +1,237 @@
+"""The ``lab`` command line.
+
+Exit codes: 0 success, 1 a run failed, 2 bad input (one line on stderr, nothing created),
+130 interrupted by Ctrl-C, 143 terminated (the run is checkpointed and marked KILLED in both cases).
+Heavy libraries (torch, SB3, mlflow) are imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from lab import __version__
+from lab.errors import ConfigError, LabError
+
+EXAMPLES = """examples:
+  lab run plugin=dqn env=CartPole
+  lab run plugin=ppo env=CartPole seed=3 steps=50000 lr=1e-3 device=cpu
+  lab run config=my_experiment.yaml seed=1
+  lab show plugin=ppo env=LunarLander
+  lab eval run=<run id> episodes=20
+  lab plugins --json
+  lab ui
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except LabError as e:
+        print(f"lab: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lab", description="Train RL agents and generative models from plugins; every run tracked in MLflow.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"lab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="train a plugin (key=value overrides, config=FILE.yaml)")
+    run.add_argument("overrides", nargs="*", metavar="key=value")
+    run.set_defaults(handler=cmd_run)
+
+    show = commands.add_parser("show", help="print the resolved config: every key, value, type, source, doc")
+    show.add_argument("overrides", nargs="*", metavar="key=value")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(handler=cmd_show)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(handler=cmd_plugins)
+
+    evaluate = commands.add_parser("eval", help="evaluate a run's best model: run=ID [episodes=N] [device=D]")
+    evaluate.add_argument("overrides", nargs="*", metavar="key=value")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    ui = commands.add_parser("ui", help="open the MLflow UI on the tracking store")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    ui.set_defaults(handler=cmd_ui)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _registry() -> Any:
+    from lab.registry import load_registry
+
+    registry = load_registry()
+    for problem in registry.problems:
+        print(f"lab: warning: {problem}", file=sys.stderr)
+    return registry
+
+
+def _resolve(overrides: Sequence[str]) -> Any:
+    from lab.config import load_config_file, parse_overrides, resolve
+
+    cli = parse_overrides(overrides)
+    config_file = cli.pop("config", None)
+    file = load_config_file(str(config_file)) if config_file is not None else None
+    return resolve(_registry(), cli, file)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lab import runner
+
+    config = _resolve(args.overrides)
+    console = _console()
+    console.print(f"[bold]lab run[/] {config.plugin.name} on {config.target} "
+                  f"(preset: {config.preset or 'none'}, seed {config.runner.seed}, budget {config.runner.steps:,})")
+    try:
+        result = runner.run(config)
+    except KeyboardInterrupt:
+        print("lab: interrupted: checkpoint saved, run marked KILLED", file=sys.stderr)
+        return 130
+    except runner.Terminated:
+        print("lab: terminated: checkpoint saved, run marked KILLED", file=sys.stderr)
+        return 143
+    except LabError:
+        raise
+    except Exception as e:
+        import traceback
+
+        traceback.print_exc()
+        print(f"lab: run failed: {type(e).__name__}: {e} (run marked FAILED, traceback logged)", file=sys.stderr)
+        return 1
+    _print_summary(console, result)
+    return 0
+
+
+def _print_summary(console: Any, result: Any) -> None:
+    from lab.tracking import tracking_uri
+
+    best = "no evaluation" if result.best_score is None else (
+        f"{result.best_score:.4g} at step {result.best_step:,}")
+    solved = ""
+    if result.target_score is not None:
+        solved = f" — solved (>= {result.target_score:g})" if result.solved else f" — not solved (< {result.target_score:g})"
+    console.print(f"\n[bold]Run {result.run_name}[/] {result.status} in {result.seconds:.1f} s, {result.steps:,} steps")
+    console.print(f"  best {result.score_key}: {best}{solved}")
+    console.print(f"  run id:     {result.run_id}")
+    console.print(f"  experiment: {result.experiment}")
+    console.print(f"  store:      {tracking_uri()}")
+    console.print(f"  artifacts:  {result.artifact_uri}")
+    console.print(f"  next:       lab eval run={result.run_id}   |   lab ui")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    config = _resolve(args.overrides)
+    if args.json:
+        payload = {
+            "plugin": config.plugin.name, "kind": config.plugin.spec.kind, "package": config.plugin.package,
+            "version": config.plugin.version, "target": config.target, "preset": config.preset,
+            "keys": [vars(field) for field in config.fields],
+        }
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    from rich.table import Table
+
+    preset = config.plugin.spec.presets(config.target) if config.plugin.spec.presets else None
+    console = _console()
+    console.print(f"[bold]{config.plugin.name}[/] ({config.plugin.spec.kind}, {config.plugin.package} "
+                  f"{config.plugin.version}) on {config.target}")
+    console.print(f"preset: {config.preset or 'none'}" + (f" — {preset.source}" if preset and preset.source else ""))
+    table = Table(show_lines=False)
+    for column in ("key", "value", "type", "source", "doc"):
+        table.add_column(column, overflow="fold")
+    for field in config.fields:
+        table.add_row(field.key, _show_value(field.value), field.type, field.source, field.doc)
+    console.print(table)
+    return 0
+
+
+def _show_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    registry = _registry()
+    rows = [{"name": info.name, "kind": info.spec.kind, "package": info.package, "version": info.version,
+             "description": info.spec.description} for info in sorted(registry.plugins.values(),
+                                                                      key=lambda i: (i.spec.kind, i.name))]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+
+    table = Table()
+    for column in ("name", "kind", "package", "version", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(row[c] for c in ("name", "kind", "package", "version", "description")))
+    _console().print(table)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from lab.config import parse_overrides
+    from lab.evaluate import evaluate_run
+
+    options = parse_overrides(args.overrides)
+    valid = {"run", "episodes", "device", "seed"}
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} for lab eval; valid keys: {', '.join(sorted(valid))}")
+    if "run" not in options:
+        raise ConfigError("missing run=<run id>: the MLflow run to evaluate (see `lab ui`)")
+    result = evaluate_run(_registry(), options)
+    print(f"{result['score_key']}: {result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} episodes "
+          f"(run {result['run_id']}, {result['model']} model; logged best: {result['logged_best']})")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from lab.tracking import client, default_artifact_root, tracking_uri
+
+    uri = tracking_uri()
+    client()  # create the store (once, under a lock) so the UI never races a first run
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
+               "--port", str(args.port)]
+    root = default_artifact_root()
+    if root:
+        command += ["--default-artifact-root", root]
+    print(f"lab ui: MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,283 @@
+"""The shared runner: trains any plugin's model, on CPU or GPU, tracked in MLflow.
+
+It owns what every plugin kind needs and no plugin should write again: seeding, device and thread choice,
+the evaluation and checkpoint schedule, keeping the best model by its evaluation score, stopping when
+solved, the progress bar, the run summary, and the MLflow run with the right final status.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import tempfile
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab import __version__
+from lab.api import BuildContext, Model
+from lab.config import ResolvedConfig
+from lab.errors import ConfigError
+from lab.progress import ProgressBar
+from lab.tracking import Tracker, git_commit, host_tags
+
+CONFIG_ARTIFACT = "config.yaml"
+BEST_MODEL = "model/best"
+FINAL_MODEL = "model/final"
+CHECKPOINT = "checkpoint"
+
+
+class Terminated(Exception):
+    """Raised in the main thread on SIGTERM so the run is checkpointed and marked KILLED, like Ctrl-C."""
+
+
+@dataclass
+class RunResult:
+    """What a finished (or interrupted) run reports to the CLI."""
+
+    run_id: str
+    run_name: str
+    experiment: str
+    status: str
+    steps: int
+    seconds: float
+    score_key: str
+    best_score: float | None = None
+    best_step: int | None = None
+    target_score: float | None = None
+    solved: bool = False
+    artifact_uri: str = ""
+    evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+
+
+def pick_device(requested: str) -> str:
+    """Resolve ``auto`` to cuda when present, else cpu; refuse a device this machine does not have."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={requested}: CUDA is not available here; valid: auto, cpu")
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device={requested}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device=mps: MPS is not available here; valid: auto, cpu")
+    return requested
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def experiment_name(config: ResolvedConfig) -> str:
+    return config.runner.experiment or f"{config.plugin.name}-{config.target}"
+
+
+def run(config: ResolvedConfig) -> RunResult:
+    """Train ``config``'s plugin in a new MLflow run. Raises KeyboardInterrupt/Terminated after marking
+    the run KILLED, or the original exception after marking it FAILED."""
+    import torch
+
+    device = pick_device(config.runner.device)  # before the run exists: a bad device is bad input
+    if config.runner.threads:
+        torch.set_num_threads(config.runner.threads)
+    seed_everything(config.runner.seed)
+
+    tracker = Tracker.start(experiment_name(config), config.runner.run_name, _tags(config, device))
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with tempfile.TemporaryDirectory(prefix="lab-run-") as workdir:
+            return _train(config, tracker, device, Path(workdir))
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
+    plugin = config.plugin
+    tags = {
+        "lab.version": __version__,
+        "lab.plugin": plugin.name,
+        "lab.plugin.kind": plugin.spec.kind,
+        "lab.plugin.package": plugin.package,
+        "lab.plugin.version": plugin.version,
+        "lab.target": str(config.target),
+        "lab.preset": config.preset or "none",
+        "lab.device": device,
+        "lab.seed": str(config.runner.seed),
+        **host_tags(),
+    }
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def _train(config: ResolvedConfig, tracker: Tracker, device: str, workdir: Path) -> RunResult:
+    started = time.monotonic()
+    tracker.log_params(config.as_dict())
+    tracker.log_text(yaml.safe_dump(config.as_dict(), sort_keys=False), CONFIG_ARTIFACT)
+    loop: TrainingLoop | None = None
+    try:
+        context = BuildContext(config=config.params, runner=config.runner, target=config.target, device=device,
+                               log_metrics=tracker.log_metrics)
+        model: Model = config.plugin.build(context)
+        loop = TrainingLoop(config, model, tracker, workdir)
+        with ProgressBar(config.runner.steps, enabled=config.runner.progress) as bar:
+            loop.bar = bar
+            model.train(config.runner.steps, loop.on_step)
+            loop.finish()
+        result = loop.result(tracker, "FINISHED", time.monotonic() - started)
+        _log_outputs(loop, model, tracker, workdir)
+        tracker.log_metrics({"time/wall_seconds": result.seconds}, loop.step)
+        tracker.finish("FINISHED")
+        return result
+    except (KeyboardInterrupt, Terminated):
+        if loop is not None:
+            _save_checkpoint(loop.model, tracker, workdir)
+        tracker.set_tags({"lab.stopped": "interrupted by the user (SIGINT/SIGTERM)"})
+        tracker.finish("KILLED")
+        raise
+    except BaseException as e:
+        tracker.log_text(traceback.format_exc(), "error/traceback.txt")
+        tracker.set_tags({"lab.error": f"{type(e).__name__}: {e}"[:5000]})
+        tracker.finish("FAILED")
+        raise
+
+
+class TrainingLoop:
+    """The callback a model calls at every step: evaluation, checkpoints, best model, progress, stopping."""
+
+    def __init__(self, config: ResolvedConfig, model: Model, tracker: Tracker, workdir: Path) -> None:
+        self.runner = config.runner
+        self.score_key = config.plugin.spec.score
+        self.model = model
+        self.tracker = tracker
+        self.workdir = workdir
+        self.bar: ProgressBar | None = None
+        self.step = 0
+        self.next_eval = self.runner.eval_every
+        self.next_checkpoint = self.runner.checkpoint_every or None
+        self.last_eval_step: int | None = None
+        self.best_score: float | None = None
+        self.best_step: int | None = None
+        self.solved = False
+        self.evaluations: list[tuple[int, dict[str, float]]] = []
+
+    def on_step(self, step: int) -> bool:
+        """Called by the model; returns False to stop training. Cheap unless something is due."""
+        self.step = step
+        if self.bar is not None:
+            self.bar.advance_to(step)
+        if step >= self.next_eval:
+            self.next_eval = (step // self.runner.eval_every + 1) * self.runner.eval_every
+            self.evaluate()
+            if self.solved and self.runner.stop_when_solved:
+                return False
+        if self.next_checkpoint is not None and step >= self.next_checkpoint:
+            self.next_checkpoint = (step // self.runner.checkpoint_every + 1) * self.runner.checkpoint_every
+            _save_checkpoint(self.model, self.tracker, self.workdir)
+        return step < self.runner.steps
+
+    def evaluate(self) -> None:
+        metrics = self.model.evaluate(self.runner.eval_episodes)
+        if self.score_key not in metrics:
+            raise RuntimeError(f"evaluate() returned {sorted(metrics)} without the score {self.score_key!r}")
+        score = float(metrics[self.score_key])
+        self.last_eval_step = self.step
+        self.evaluations.append((self.step, dict(metrics)))
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_step = score, self.step
+            self.model.save(self.workdir / BEST_MODEL)
+        target = getattr(self.model, "target_score", None)
+        self.solved = self.solved or (target is not None and score >= target)
+        self.tracker.log_metrics({**{f"eval/{k}": v for k, v in metrics.items()}, "best/score": self.best_score},
+                                 self.step)
+        self.tracker.flush()  # evaluations are rare: make them visible in the UI at once
+        if self.bar is not None:
+            self.bar.show(f"{self.score_key} {score:.4g}  best {self.best_score:.4g}")
+
+    def finish(self) -> None:
+        """Evaluate the final weights unless the last evaluation already saw them."""
+        if self.last_eval_step != self.step:
+            self.evaluate()
+
+    def result(self, tracker: Tracker, status: str, seconds: float) -> RunResult:
+        return RunResult(
+            run_id=tracker.run_id, run_name=tracker.run_name, experiment=experiment_name_of(tracker),
+            status=status, steps=self.step, seconds=seconds, score_key=self.score_key,
+            best_score=self.best_score, best_step=self.best_step,
+            target_score=getattr(self.model, "target_score", None), solved=self.solved,
+            artifact_uri=tracker.artifact_uri, evaluations=self.evaluations,
+        )
+
+
+def experiment_name_of(tracker: Tracker) -> str:
+    run = tracker.client.get_run(tracker.run_id)
+    return tracker.client.get_experiment(run.info.experiment_id).name
+
+
+def _save_checkpoint(model: Model, tracker: Tracker, workdir: Path) -> None:
+    directory = workdir / CHECKPOINT
+    model.save(directory)
+    tracker.log_artifact(directory, CHECKPOINT)
+
+
+def _log_outputs(loop: TrainingLoop, model: Model, tracker: Tracker, workdir: Path) -> None:
+    """Final and best weights, the learning curve, and the plugin's own artifacts of the best model."""
+    model.save(workdir / FINAL_MODEL)
+    tracker.log_artifact(workdir / FINAL_MODEL, FINAL_MODEL)
+    if loop.best_step is not None:
+        model.load(workdir / BEST_MODEL)
+        tracker.log_artifact(workdir / BEST_MODEL, BEST_MODEL)
+    tracker.set_tags({"lab.best_step": str(loop.best_step), "lab.solved": str(loop.solved).lower()})
+    curve = plot_learning_curve(loop.evaluations, loop.score_key, getattr(model, "target_score", None),
+                                workdir / "learning_curve.png")
+    tracker.log_artifact(curve)
+    extra = workdir / "extra"
+    extra.mkdir()
+    for path in model.artifacts(extra):
+        tracker.log_artifact(path)
+
+
+def plot_learning_curve(evaluations: list[tuple[int, Mapping[str, float]]], score_key: str,
+                        target: float | None, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [step for step, _ in evaluations]
+    scores = [metrics[score_key] for _, metrics in evaluations]
+    std_key = score_key.replace("mean", "std")
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
+    axes.plot(steps, scores, marker="o", label=f"eval {score_key}")
+    if std_key != score_key and evaluations and all(std_key in m for _, m in evaluations):
+        stds = [metrics[std_key] for _, metrics in evaluations]
+        axes.fill_between(steps, [s - d for s, d in zip(scores, stds, strict=True)],
+                          [s + d for s, d in zip(scores, stds, strict=True)], alpha=0.2)
+    if target is not None:
+        axes.axhline(target, color="grey", linestyle="--", label=f"solved ({target:g})")
+    axes.set_xlabel("step")
+    axes.set_ylabel(score_key)
+    axes.legend(loc="best")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path

@@ -1,0 +1,173 @@
+"""MLflow tracking: the store, one run's lifecycle, and batched metric logging.
+
+The default store is ``sqlite:///mlflow/mlflow.db`` in the working directory with artifacts under
+``mlflow/artifacts/``; ``MLFLOW_TRACKING_URI`` wins when set. Runs are driven through ``MlflowClient``
+rather than the fluent API so lab alone decides the final status (FINISHED, FAILED or KILLED).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+STORE_DIR = Path("mlflow")
+MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
+MAX_PARAMS_PER_BATCH = 100
+FLUSH_SECONDS = 10.0  # send buffered metrics at least this often, so the UI shows live curves
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the sqlite store under ./mlflow/."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(STORE_DIR / 'mlflow.db').resolve()}"
+
+
+def default_artifact_root() -> str | None:
+    """Artifacts of the default store live in ./mlflow/artifacts; other stores keep their own default."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
+    return (STORE_DIR / "artifacts").resolve().as_uri()
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise first use of a local sqlite store: concurrent schema creation crashes MLflow."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.parent / ".lab-store.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def client() -> MlflowClient:
+    """A client on the tracking store, creating the store (serialised across processes) if needed."""
+    from mlflow import MlflowClient
+
+    uri = tracking_uri()
+    mlflow_client = MlflowClient(tracking_uri=uri)
+    with _store_lock(uri):
+        mlflow_client.search_experiments(max_results=1)  # forces schema creation under the lock
+    return mlflow_client
+
+
+def experiment_id(mlflow_client: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created on first use (tolerating a concurrent creator)."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    root = default_artifact_root()
+    location = f"{root}/{name}" if root else None
+    try:
+        return mlflow_client.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        experiment = mlflow_client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def host_tags() -> dict[str, str]:
+    return {"lab.host": socket.gethostname(), "lab.pid": str(os.getpid())}
+
+
+class Tracker:
+    """One MLflow run: params, tags, buffered metrics, artifacts and the final status."""
+
+    def __init__(self, mlflow_client: MlflowClient, run_id: str) -> None:
+        self.client = mlflow_client
+        self.run_id = run_id
+        self._buffer: list[Any] = []
+        self._last_flush = time.monotonic()
+
+    @classmethod
+    def start(cls, experiment: str, run_name: str | None, tags: Mapping[str, str]) -> Tracker:
+        mlflow_client = client()
+        run = mlflow_client.create_run(experiment_id(mlflow_client, experiment), run_name=run_name,
+                                       tags=dict(tags))
+        return cls(mlflow_client, run.info.run_id)
+
+    @property
+    def run_name(self) -> str:
+        return self.client.get_run(self.run_id).info.run_name
+
+    @property
+    def artifact_uri(self) -> str:
+        return self.client.get_run(self.run_id).info.artifact_uri
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(key, _param_value(value)) for key, value in params.items()]
+        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[i:i + MAX_PARAMS_PER_BATCH])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(key, str(value)) for key, value in tags.items()]
+        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, tags=items[i:i + MAX_PARAMS_PER_BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Buffer metrics; they are sent in batches of up to 1000 (one call costs as much as one metric)."""
+        from mlflow.entities import Metric
+
+        timestamp = int(time.time() * 1000)
+        self._buffer.extend(Metric(key, float(value), timestamp, int(step)) for key, value in metrics.items())
+        if len(self._buffer) >= MAX_METRICS_PER_BATCH or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._buffer:
+            batch, self._buffer = self._buffer[:MAX_METRICS_PER_BATCH], self._buffer[MAX_METRICS_PER_BATCH:]
+            self.client.log_batch(self.run_id, metrics=batch)
+        self._last_flush = time.monotonic()
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+        else:
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def finish(self, status: str) -> None:
+        """Flush metrics and mark the run FINISHED, FAILED or KILLED."""
+        try:
+            self.flush()
+        finally:
+            self.client.set_terminated(self.run_id, status=status)
+
+
+def _param_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

@@ -1,0 +1,79 @@
+"""Built-in RL agents: stable-baselines3's DQN, PPO, A2C, SAC, TD3 and DDPG, plus gymnasium env aliases.
+
+Registration only declares names, configs and presets; SB3 and torch are imported by ``lab_agents.sb3``
+when a run starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache, partial
+
+from lab.api import EnvSpec, Plugin, hookimpl
+from lab_agents import configs
+from lab_agents.presets import preset_for
+
+# name -> (config class, action spaces it handles, description)
+ALGORITHMS: dict[str, tuple[type, tuple[str, ...], str]] = {
+    "dqn": (configs.DQNConfig, ("Discrete",), "Deep Q-Network (stable-baselines3), discrete actions"),
+    "ppo": (configs.PPOConfig, ("Discrete", "Box", "MultiDiscrete", "MultiBinary"),
+            "Proximal Policy Optimization (stable-baselines3), any action space"),
+    "a2c": (configs.A2CConfig, ("Discrete", "Box", "MultiDiscrete", "MultiBinary"),
+            "Advantage Actor-Critic (stable-baselines3), any action space"),
+    "sac": (configs.SACConfig, ("Box",), "Soft Actor-Critic (stable-baselines3), continuous actions"),
+    "td3": (configs.TD3Config, ("Box",), "Twin Delayed DDPG (stable-baselines3), continuous actions"),
+    "ddpg": (configs.DDPGConfig, ("Box",), "Deep Deterministic Policy Gradient (stable-baselines3), "
+                                           "continuous actions"),
+}
+
+# gymnasium envs users can name by a short alias.
+GYM_ALIASES: dict[str, str] = {
+    "CartPole": "CartPole-v1",
+    "Pendulum": "Pendulum-v1",
+    "Acrobot": "Acrobot-v1",
+    "MountainCar": "MountainCar-v0",
+    "MountainCarContinuous": "MountainCarContinuous-v0",
+    "LunarLander": "LunarLander-v3",
+    "LunarLanderContinuous": "LunarLanderContinuous-v3",
+    "BipedalWalker": "BipedalWalker-v3",
+}
+
+
+@lru_cache(maxsize=None)
+def action_space_of(env_id: str) -> tuple[str, str]:
+    """(class name, description) of an env's action space; builds the env once per process."""
+    import gymnasium
+
+    env = gymnasium.make(env_id)
+    try:
+        return type(env.action_space).__name__, str(env.action_space)
+    finally:
+        env.close()
+
+
+def check_action_space(algo: str, spaces: tuple[str, ...], env_id: str) -> str | None:
+    kind, description = action_space_of(env_id)
+    if kind in spaces:
+        return None
+    return f"{algo} needs a {' or '.join(spaces)} action space and {env_id} has {description}"
+
+
+@hookimpl
+def register_plugins(register: Callable[[Plugin], None]) -> None:
+    for name, (config, spaces, description) in ALGORITHMS.items():
+        register(Plugin(
+            name=name,
+            kind="agent",
+            config=config,
+            factory="lab_agents.sb3:build",
+            description=description,
+            presets=partial(preset_for, name),
+            check_target=partial(check_action_space, name, spaces),
+            score="mean_return",
+        ))
+
+
+@hookimpl
+def register_envs(register: Callable[[EnvSpec], None]) -> None:
+    for alias, env_id in GYM_ALIASES.items():
+        register(EnvSpec(id=env_id, aliases=(alias,), description=f"gymnasium {env_id}"))

@@ -1,0 +1,198 @@
+"""The SB3 agent behind every ``lab_agents`` plugin: lab's Model protocol over a stable-baselines3 algorithm.
+
+SB3 does the learning; this module maps lab's config onto SB3's arguments, forwards SB3's logger to lab's
+metrics, hands control to the runner through an SB3 callback, evaluates on separate Monitor-wrapped envs,
+and saves weights as safetensors (no pickle).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from safetensors.numpy import load_file as load_arrays
+from safetensors.numpy import save_file as save_arrays
+from safetensors.torch import load_model, save_model
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import KVWriter, Logger
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
+
+from lab.api import BuildContext, StepCallback
+from lab_agents.configs import AgentConfig
+from lab_agents.render import record_episode
+
+ALGORITHM_CLASSES: dict[str, type[BaseAlgorithm]] = {
+    "DQNConfig": DQN, "PPOConfig": PPO, "A2CConfig": A2C, "SACConfig": SAC, "TD3Config": TD3, "DDPGConfig": DDPG,
+}
+ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU,
+               "gelu": torch.nn.GELU, "silu": torch.nn.SiLU}
+# Keys of lab's configs that are not SB3 constructor arguments: consumed by _algorithm_kwargs or by the envs.
+LAB_ONLY_KEYS = {"lr", "lr_schedule", "net_arch", "activation", "n_envs", "normalize", "gif", "clip_schedule",
+                 "log_std_init", "ortho_init", "action_noise", "noise_std"}
+MAX_EVAL_ENVS = 10
+WEIGHTS_FILE = "policy.safetensors"
+NORMALIZE_FILE = "normalize.safetensors"
+META_FILE = "agent.json"
+
+
+def build(context: BuildContext) -> SB3Agent:
+    """The plugin factory named in lab_agents' registration."""
+    return SB3Agent(context)
+
+
+class SB3Agent:
+    """One SB3 algorithm with its training and evaluation envs."""
+
+    def __init__(self, context: BuildContext) -> None:
+        self.config: AgentConfig = context.config
+        self.env_id = str(context.target)
+        self.seed = context.runner.seed
+        self.device = context.device
+        self.target_score: float | None = gymnasium.spec(self.env_id).reward_threshold
+        self.algorithm = ALGORITHM_CLASSES[type(self.config).__name__]
+        kwargs = algorithm_kwargs(self.config)
+        if not context.training and "buffer_size" in kwargs:
+            kwargs["buffer_size"] = 1  # evaluating only: no need to allocate a replay buffer
+        self.env = self._make_env(self.config.n_envs, self.seed, training=True)
+        action_space = self.env.action_space
+        if getattr(self.config, "action_noise", "none") != "none":
+            kwargs["action_noise"] = action_noise(self.config, action_space)
+        self.model = self.algorithm("MlpPolicy", self.env, seed=self.seed, device=self.device, verbose=0,
+                                    **kwargs)
+        self.model.set_logger(Logger(folder=None, output_formats=[MetricsWriter(context.log_metrics)]))
+        self.eval_env = self._make_env(min(context.runner.eval_episodes, MAX_EVAL_ENVS), self.seed + 10_000,
+                                       training=False)
+
+    def _make_env(self, n_envs: int, seed: int, *, training: bool) -> VecEnv:
+        env = make_vec_env(self.env_id, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv)
+        if self.config.normalize:
+            env = VecNormalize(env, gamma=self.config.gamma, training=training, norm_reward=training)
+        return env
+
+    # ------------------------------------------------------------------------------------ the protocol
+
+    def train(self, budget: int, on_step: StepCallback) -> None:
+        remaining = budget - self.model.num_timesteps
+        if remaining > 0:
+            self.model.learn(total_timesteps=remaining, callback=RunnerCallback(on_step),
+                             reset_num_timesteps=self.model.num_timesteps == 0)
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        if self.config.normalize:
+            sync_envs_normalization(self.env, self.eval_env)
+        returns, lengths = evaluate_policy(self.model, self.eval_env, n_eval_episodes=episodes, deterministic=True,
+                                           return_episode_rewards=True, warn=False)
+        return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+                "mean_length": float(np.mean(lengths))}
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        save_model(self.model.policy, str(directory / WEIGHTS_FILE))
+        if isinstance(self.env, VecNormalize):
+            save_arrays(normalize_stats(self.env), str(directory / NORMALIZE_FILE))
+        meta = {"algorithm": self.algorithm.__name__, "env": self.env_id, "num_timesteps": self.model.num_timesteps}
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2))
+
+    def load(self, directory: Path) -> None:
+        missing, unexpected = load_model(self.model.policy, str(directory / WEIGHTS_FILE), device=self.device)
+        if missing or unexpected:
+            raise ValueError(f"weights in {directory} do not fit this config (missing {missing}, "
+                             f"unexpected {unexpected})")
+        if isinstance(self.env, VecNormalize):
+            restore_normalize_stats(self.env, load_arrays(str(directory / NORMALIZE_FILE)))
+            sync_envs_normalization(self.env, self.eval_env)
+
+    def artifacts(self, directory: Path) -> list[Path]:
+        if not self.config.gif:
+            return []
+        normalize = self.eval_env.normalize_obs if isinstance(self.eval_env, VecNormalize) else None
+        path = directory / "play.gif"
+        record_episode(self.env_id, self.model, path, seed=self.seed, normalize=normalize)
+        return [path]
+
+
+# ---------------------------------------------------------------------------------------- config -> SB3
+
+
+def algorithm_kwargs(config: AgentConfig) -> dict[str, Any]:
+    """SB3 constructor arguments from a lab agent config."""
+    values = dataclasses.asdict(config)
+    kwargs = {key: value for key, value in values.items() if key not in LAB_ONLY_KEYS}
+    kwargs["learning_rate"] = schedule(config.lr, config.lr_schedule)
+    if "clip_schedule" in values:
+        kwargs["clip_range"] = schedule(values["clip_range"], values["clip_schedule"])
+    if isinstance(kwargs.get("ent_coef"), str) and not kwargs["ent_coef"].startswith("auto"):
+        kwargs["ent_coef"] = float(kwargs["ent_coef"])
+    policy_kwargs: dict[str, Any] = {"net_arch": list(config.net_arch),
+                                     "activation_fn": ACTIVATIONS[config.activation]}
+    for key in ("ortho_init", "log_std_init"):  # only the policies that take them have these keys
+        if key in values:
+            policy_kwargs[key] = values[key]
+    kwargs["policy_kwargs"] = policy_kwargs
+    return kwargs
+
+
+def schedule(initial: float, kind: str) -> float | Callable[[float], float]:
+    return LinearSchedule(start=initial, end=0.0, end_fraction=1.0) if kind == "linear" else initial
+
+
+def action_noise(config: Any, action_space: gymnasium.spaces.Box) -> Any:
+    dim = int(np.prod(action_space.shape))
+    sigma = config.noise_std * np.ones(dim)
+    if config.action_noise == "normal":
+        return NormalActionNoise(mean=np.zeros(dim), sigma=sigma)
+    return OrnsteinUhlenbeckActionNoise(mean=np.zeros(dim), sigma=sigma)
+
+
+def normalize_stats(env: VecNormalize) -> dict[str, np.ndarray]:
+    return {"obs_mean": env.obs_rms.mean, "obs_var": env.obs_rms.var, "obs_count": np.array(env.obs_rms.count),
+            "ret_mean": env.ret_rms.mean, "ret_var": env.ret_rms.var, "ret_count": np.array(env.ret_rms.count)}
+
+
+def restore_normalize_stats(env: VecNormalize, stats: Mapping[str, np.ndarray]) -> None:
+    env.obs_rms.mean, env.obs_rms.var, env.obs_rms.count = stats["obs_mean"], stats["obs_var"], float(
+        stats["obs_count"])
+    env.ret_rms.mean, env.ret_rms.var, env.ret_rms.count = stats["ret_mean"], stats["ret_var"], float(
+        stats["ret_count"])
+
+
+# ---------------------------------------------------------------------------------------- SB3 glue
+
+
+class RunnerCallback(BaseCallback):
+    """Hands control to lab's runner after every env step (evaluation, checkpoints, stopping)."""
+
+    def __init__(self, on_step: StepCallback) -> None:
+        super().__init__()
+        self.report_step = on_step  # not `on_step`: that name is BaseCallback's own method
+
+    def _on_step(self) -> bool:
+        return self.report_step(self.num_timesteps)
+
+
+class MetricsWriter(KVWriter):
+    """An SB3 logger output that forwards numeric values (losses, episode returns, fps) to lab's metrics."""
+
+    def __init__(self, log_metrics: Callable[[Mapping[str, float], int], None]) -> None:
+        self.log_metrics = log_metrics
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
+        numbers = {key: float(value) for key, value in key_values.items()
+                   if isinstance(value, int | float | np.number) and not isinstance(value, bool)}
+        if numbers:
+            self.log_metrics(numbers, step)
+
+    def close(self) -> None:
+        pass
