@@ -136,7 +136,8 @@ def _print_summary(console: Any, result: Any) -> None:
         f"{result.best_score:.4g} at step {result.best_step:,}")
     solved = ""
     if result.target_score is not None:
-        solved = f" — solved (>= {result.target_score:g})" if result.solved else f" — not solved (< {result.target_score:g})"
+        verdict = "solved" if result.solved else "not solved"
+        solved = f" — {verdict} (threshold {result.target_score:g})"
     console.print(f"\n[bold]Run {result.run_name}[/] {result.status} in {result.seconds:.1f} s, {result.steps:,} steps")
     console.print(f"  best {result.score_key}: {best}{solved}")
     console.print(f"  run id:     {result.run_id}")

@@ -192,19 +192,28 @@ class TrainingLoop:
         if self.next_checkpoint is not None and step >= self.next_checkpoint:
             self.next_checkpoint = (step // self.runner.checkpoint_every + 1) * self.runner.checkpoint_every
             _save_checkpoint(self.model, self.tracker, self.workdir)
-        return step < self.runner.steps
+        return True  # the model owns its budget: SB3, say, still trains on the rollout that reached it
 
-    def evaluate(self) -> None:
-        metrics = self.model.evaluate(self.runner.eval_episodes)
+    def _score(self, metrics: Mapping[str, float]) -> float:
         if self.score_key not in metrics:
             raise RuntimeError(f"evaluate() returned {sorted(metrics)} without the score {self.score_key!r}")
-        score = float(metrics[self.score_key])
+        return float(metrics[self.score_key])
+
+    def evaluate(self) -> None:
+        metrics = dict(self.model.evaluate(self.runner.eval_episodes))
+        score = self._score(metrics)
+        target = getattr(self.model, "target_score", None)
+        if target is not None and score >= target and self.runner.stop_when_solved:
+            # A lucky set of episodes must not end a run: the same weights must pass again on fresh episodes,
+            # and the lower of the two scores counts.
+            confirmation = self._score(self.model.evaluate(self.runner.eval_episodes))
+            metrics[f"confirmed_{self.score_key}"] = confirmation
+            score = min(score, confirmation)
         self.last_eval_step = self.step
-        self.evaluations.append((self.step, dict(metrics)))
+        self.evaluations.append((self.step, metrics))
         if self.best_score is None or score > self.best_score:
             self.best_score, self.best_step = score, self.step
             self.model.save(self.workdir / BEST_MODEL)
-        target = getattr(self.model, "target_score", None)
         self.solved = self.solved or (target is not None and score >= target)
         self.tracker.log_metrics({**{f"eval/{k}": v for k, v in metrics.items()}, "best/score": self.best_score},
                                  self.step)

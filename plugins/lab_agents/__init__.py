@@ -7,7 +7,7 @@ when a run starts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import cache, partial
 
 from lab.api import EnvSpec, Plugin, hookimpl
 from lab_agents import configs
@@ -39,7 +39,7 @@ GYM_ALIASES: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def action_space_of(env_id: str) -> tuple[str, str]:
     """(class name, description) of an env's action space; builds the env once per process."""
     import gymnasium

@@ -26,6 +26,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
 
@@ -42,6 +43,7 @@ ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU
 LAB_ONLY_KEYS = {"lr", "lr_schedule", "net_arch", "activation", "n_envs", "normalize", "gif", "clip_schedule",
                  "log_std_init", "ortho_init", "action_noise", "noise_std"}
 MAX_EVAL_ENVS = 10
+LOG_INTERVAL_ON_POLICY = 1  # rollouts between SB3 log dumps
 WEIGHTS_FILE = "policy.safetensors"
 NORMALIZE_FILE = "normalize.safetensors"
 META_FILE = "agent.json"
@@ -86,7 +88,9 @@ class SB3Agent:
     def train(self, budget: int, on_step: StepCallback) -> None:
         remaining = budget - self.model.num_timesteps
         if remaining > 0:
-            self.model.learn(total_timesteps=remaining, callback=RunnerCallback(on_step),
+            # Off-policy algorithms log every 4 episodes by default: every episode gives denser curves.
+            log_interval = 1 if isinstance(self.model, OffPolicyAlgorithm) else LOG_INTERVAL_ON_POLICY
+            self.model.learn(total_timesteps=remaining, callback=RunnerCallback(on_step), log_interval=log_interval,
                              reset_num_timesteps=self.model.num_timesteps == 0)
 
     def evaluate(self, episodes: int) -> dict[str, float]:

@@ -1,0 +1,86 @@
+"""Every built-in agent end to end through the CLI, on a tiny budget, against a temporary store."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+TINY = ["steps=400", "eval_every=200", "eval_episodes=2", "progress=false", "device=cpu"]
+OFF_POLICY = ["learning_starts=100"]  # the presets wait up to 10k steps before learning
+AGENT_ENVS = [
+    ("dqn", "CartPole", OFF_POLICY),
+    ("ppo", "CartPole", []),
+    ("a2c", "CartPole", ["steps=4400", "eval_every=2200"]),  # SB3 logs A2C every 100 updates (4000 steps)
+    ("sac", "Pendulum", OFF_POLICY),
+    ("td3", "Pendulum", OFF_POLICY),
+    ("ddpg", "Pendulum", OFF_POLICY),
+]
+
+
+def artifacts(run) -> set[str]:
+    root = Path(run.info.artifact_uri.removeprefix("file://"))
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def run_id(output: str) -> str:
+    return re.search(r"run id:\s+(\w+)", output).group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("plugin", "env", "extra"), AGENT_ENVS)
+def test_agent_trains_and_is_tracked(lab, runs, plugin, env, extra):
+    result = lab("run", f"plugin={plugin}", f"env={env}", "seed=1", *TINY, *extra)
+    assert result.code == 0, result.err
+    (run,) = runs()
+    assert run.info.status == "FINISHED"
+    assert run.data.params["plugin"] == plugin and run.data.params["seed"] == "1"
+    assert run.data.tags["lab.preset"].startswith(("zoo:", "sb3-defaults:"))
+    metrics = run.data.metrics
+    assert {"eval/mean_return", "eval/std_return", "best/score", "time/wall_seconds"} <= set(metrics)
+    assert any(key.startswith(("rollout/", "train/", "time/fps")) for key in metrics), "SB3's logger is forwarded"
+    from mlflow import MlflowClient
+
+    steps = [m.step for m in MlflowClient().get_metric_history(run.info.run_id, "eval/mean_return")]
+    assert len(steps) >= 2 and steps == sorted(steps), "evaluated on schedule and at the end"
+    assert {"config.yaml", "model/best/policy.safetensors", "model/best/agent.json",
+            "model/final/policy.safetensors", "learning_curve.png", "play.gif"} <= artifacts(run)
+
+
+@pytest.fixture(autouse=True)
+def tracking_uri(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+
+
+@pytest.mark.slow
+def test_eval_reloads_the_best_model_and_reproduces_its_score(lab, runs):
+    result = lab("run", "plugin=ppo", "env=CartPole", "steps=2048", "eval_every=1024", "eval_episodes=5",
+                 "progress=false", "gif=false")
+    assert result.code == 0, result.err
+    identifier = run_id(result.out)
+    first = lab("eval", f"run={identifier}", "episodes=5")
+    second = lab("eval", f"run={identifier}", "episodes=5")
+    assert first.code == 0, first.err
+    assert first.out == second.out, "evaluation is deterministic"
+    score = float(re.search(r"mean_return: (\S+) \+-", first.out).group(1))
+    (run,) = runs()
+    logged = run.data.metrics["best/score"]
+    assert "best model" in first.out and f"logged best: {logged:.2f}" in first.out
+    assert score == pytest.approx(logged, rel=0.5), "same weights, fresh episodes: same ballpark"
+
+
+@pytest.mark.slow
+def test_same_seed_same_run(lab, runs):
+    from mlflow import MlflowClient
+
+    args = ["plugin=dqn", "env=CartPole", "steps=1500", "eval_every=500", "eval_episodes=3", "learning_starts=200",
+            "train_freq=64", "gradient_steps=16", "progress=false", "gif=false"]
+    curves = []
+    for seed in (5, 5, 6):
+        assert lab("run", *args, f"seed={seed}").code == 0
+        run = runs()[0]
+        history = MlflowClient().get_metric_history(run.info.run_id, "train/loss")
+        curves.append([(m.step, m.value) for m in history])
+    assert curves[0] and curves[0] == curves[1]
+    assert curves[0] != curves[2]

@@ -1,0 +1,95 @@
+"""Shared fixtures: a fresh tracking store per test, the CLI in-process, and a toy plugin for runner tests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lab import cli, registry
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty sqlite store, created once: schema creation costs seconds, copying it milliseconds."""
+    import os
+
+    from lab import tracking
+
+    directory = tmp_path_factory.mktemp("template-store")
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{directory / 'mlflow.db'}"
+    try:
+        tracking.client()
+    finally:
+        if previous is None:
+            del os.environ["MLFLOW_TRACKING_URI"]
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+    return directory / "mlflow.db"
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path) -> Path:
+    """Work in a temporary directory whose ./mlflow/ is lab's default store; returns that folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "mlflow").mkdir()
+    shutil.copy(empty_store, tmp_path / "mlflow" / "mlflow.db")
+    return tmp_path / "mlflow"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def lab(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run the lab CLI in-process: ``lab("run", "plugin=dqn", ...)`` -> exit code, stdout, stderr."""
+
+    def invoke(*args: str) -> Result:
+        capsys.readouterr()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as e:  # argparse usage errors
+            code = e.code if isinstance(e.code, int) else 1
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def runs(store: Path) -> Callable[[], list]:
+    """All runs in the test's store, newest first."""
+
+    def search() -> list:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        return client.search_runs(experiments, order_by=["attributes.start_time DESC"])
+
+    return search
+
+
+@pytest.fixture
+def with_toy_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the CLI's registry include tests/toy_plugin.py, as if package lab-toy 9.9 were installed."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import toy_plugin
+
+    original = registry.make_plugin_manager
+
+    def with_toy(**kwargs) -> registry.PluginManager:
+        pm = original(**kwargs)
+        pm.register_source(toy_plugin, "toy_plugin", "lab-toy", "9.9")
+        return pm
+
+    monkeypatch.setattr(registry, "make_plugin_manager", with_toy)
