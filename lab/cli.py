@@ -96,7 +96,10 @@ def _resolve(overrides: Sequence[str]) -> Any:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output: wide enough that tables never fold keys and values (rich assumes 80 columns).
+    width = None if stream.isatty() else 200
+    return Console(file=stream, highlight=False, soft_wrap=True, width=width)
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -157,6 +160,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2, default=str))
         return 0
+    from rich.markup import escape
     from rich.table import Table
 
     preset = config.plugin.spec.presets(config.target) if config.plugin.spec.presets else None
@@ -168,7 +172,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     for column in ("key", "value", "type", "source", "doc"):
         table.add_column(column, overflow="fold")
     for field in config.fields:
-        table.add_row(field.key, _show_value(field.value), field.type, field.source, field.doc)
+        table.add_row(*(escape(cell) for cell in (field.key, _show_value(field.value), field.type, field.source,
+                                                  field.doc)))
     console.print(table)
     return 0
 
@@ -189,13 +194,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table()
     for column in ("name", "kind", "package", "version", "description"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*(row[c] for c in ("name", "kind", "package", "version", "description")))
+        table.add_row(*(escape(row[c]) for c in ("name", "kind", "package", "version", "description")))
     _console().print(table)
     return 0
 

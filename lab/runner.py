@@ -7,6 +7,7 @@ solved, the progress bar, the run summary, and the MLflow run with the right fin
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import tempfile
@@ -24,7 +25,8 @@ from lab.api import BuildContext, Model
 from lab.config import ResolvedConfig
 from lab.errors import ConfigError
 from lab.progress import ProgressBar
-from lab.tracking import Tracker, git_commit, host_tags
+from lab.tracking import git_commit, host_tags
+from lab.tracking_worker import RemoteTracker, TrackingError
 
 CONFIG_ARTIFACT = "config.yaml"
 BEST_MODEL = "model/best"
@@ -88,14 +90,19 @@ def experiment_name(config: ResolvedConfig) -> str:
 def run(config: ResolvedConfig) -> RunResult:
     """Train ``config``'s plugin in a new MLflow run. Raises KeyboardInterrupt/Terminated after marking
     the run KILLED, or the original exception after marking it FAILED."""
-    import torch
+    tracker = RemoteTracker()  # starts importing mlflow in a child process right away
+    try:
+        import torch
 
-    device = pick_device(config.runner.device)  # before the run exists: a bad device is bad input
+        device = pick_device(config.runner.device)  # before the run exists: a bad device is bad input
+    except BaseException:
+        tracker.close()
+        raise
     if config.runner.threads:
         torch.set_num_threads(config.runner.threads)
     seed_everything(config.runner.seed)
 
-    tracker = Tracker.start(experiment_name(config), config.runner.run_name, _tags(config, device))
+    tracker.start(experiment_name(config), config.runner.run_name, _tags(config, device))
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with tempfile.TemporaryDirectory(prefix="lab-run-") as workdir:
@@ -128,7 +135,7 @@ def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
     return tags
 
 
-def _train(config: ResolvedConfig, tracker: Tracker, device: str, workdir: Path) -> RunResult:
+def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir: Path) -> RunResult:
     started = time.monotonic()
     tracker.log_params(config.as_dict())
     tracker.log_text(yaml.safe_dump(config.as_dict(), sort_keys=False), CONFIG_ARTIFACT)
@@ -142,8 +149,8 @@ def _train(config: ResolvedConfig, tracker: Tracker, device: str, workdir: Path)
             loop.bar = bar
             model.train(config.runner.steps, loop.on_step)
             loop.finish()
-        result = loop.result(tracker, "FINISHED", time.monotonic() - started)
         _log_outputs(loop, model, tracker, workdir)
+        result = loop.result(tracker, "FINISHED", time.monotonic() - started)
         tracker.log_metrics({"time/wall_seconds": result.seconds}, loop.step)
         tracker.finish("FINISHED")
         return result
@@ -154,16 +161,17 @@ def _train(config: ResolvedConfig, tracker: Tracker, device: str, workdir: Path)
         tracker.finish("KILLED")
         raise
     except BaseException as e:
-        tracker.log_text(traceback.format_exc(), "error/traceback.txt")
-        tracker.set_tags({"lab.error": f"{type(e).__name__}: {e}"[:5000]})
-        tracker.finish("FAILED")
+        with contextlib.suppress(TrackingError):  # a broken tracker must not hide the original error
+            tracker.log_text(traceback.format_exc(), "error/traceback.txt")
+            tracker.set_tags({"lab.error": f"{type(e).__name__}: {e}"[:5000]})
+            tracker.finish("FAILED")
         raise
 
 
 class TrainingLoop:
     """The callback a model calls at every step: evaluation, checkpoints, best model, progress, stopping."""
 
-    def __init__(self, config: ResolvedConfig, model: Model, tracker: Tracker, workdir: Path) -> None:
+    def __init__(self, config: ResolvedConfig, model: Model, tracker: RemoteTracker, workdir: Path) -> None:
         self.runner = config.runner
         self.score_key = config.plugin.spec.score
         self.model = model
@@ -222,13 +230,14 @@ class TrainingLoop:
             self.bar.show(f"{self.score_key} {score:.4g}  best {self.best_score:.4g}")
 
     def finish(self) -> None:
-        """Evaluate the final weights unless the last evaluation already saw them."""
-        if self.last_eval_step != self.step:
+        """Make sure there is a best model: evaluate the final weights if the budget ended before any
+        evaluation. (Otherwise the schedule decides, as in SB3's EvalCallback; the final weights are saved.)"""
+        if self.last_eval_step is None:
             self.evaluate()
 
-    def result(self, tracker: Tracker, status: str, seconds: float) -> RunResult:
+    def result(self, tracker: RemoteTracker, status: str, seconds: float) -> RunResult:
         return RunResult(
-            run_id=tracker.run_id, run_name=tracker.run_name, experiment=experiment_name_of(tracker),
+            run_id=tracker.run_id, run_name=tracker.run_name, experiment=tracker.experiment,
             status=status, steps=self.step, seconds=seconds, score_key=self.score_key,
             best_score=self.best_score, best_step=self.best_step,
             target_score=getattr(self.model, "target_score", None), solved=self.solved,
@@ -236,18 +245,13 @@ class TrainingLoop:
         )
 
 
-def experiment_name_of(tracker: Tracker) -> str:
-    run = tracker.client.get_run(tracker.run_id)
-    return tracker.client.get_experiment(run.info.experiment_id).name
-
-
-def _save_checkpoint(model: Model, tracker: Tracker, workdir: Path) -> None:
+def _save_checkpoint(model: Model, tracker: RemoteTracker, workdir: Path) -> None:
     directory = workdir / CHECKPOINT
     model.save(directory)
     tracker.log_artifact(directory, CHECKPOINT)
 
 
-def _log_outputs(loop: TrainingLoop, model: Model, tracker: Tracker, workdir: Path) -> None:
+def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workdir: Path) -> None:
     """Final and best weights, the learning curve, and the plugin's own artifacts of the best model."""
     model.save(workdir / FINAL_MODEL)
     tracker.log_artifact(workdir / FINAL_MODEL, FINAL_MODEL)
@@ -255,38 +259,8 @@ def _log_outputs(loop: TrainingLoop, model: Model, tracker: Tracker, workdir: Pa
         model.load(workdir / BEST_MODEL)
         tracker.log_artifact(workdir / BEST_MODEL, BEST_MODEL)
     tracker.set_tags({"lab.best_step": str(loop.best_step), "lab.solved": str(loop.solved).lower()})
-    curve = plot_learning_curve(loop.evaluations, loop.score_key, getattr(model, "target_score", None),
-                                workdir / "learning_curve.png")
-    tracker.log_artifact(curve)
+    tracker.log_learning_curve(loop.evaluations, loop.score_key, getattr(model, "target_score", None))
     extra = workdir / "extra"
     extra.mkdir()
     for path in model.artifacts(extra):
         tracker.log_artifact(path)
-
-
-def plot_learning_curve(evaluations: list[tuple[int, Mapping[str, float]]], score_key: str,
-                        target: float | None, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [step for step, _ in evaluations]
-    scores = [metrics[score_key] for _, metrics in evaluations]
-    std_key = score_key.replace("mean", "std")
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-    axes.plot(steps, scores, marker="o", label=f"eval {score_key}")
-    if std_key != score_key and evaluations and all(std_key in m for _, m in evaluations):
-        stds = [metrics[std_key] for _, metrics in evaluations]
-        axes.fill_between(steps, [s - d for s, d in zip(scores, stds, strict=True)],
-                          [s + d for s, d in zip(scores, stds, strict=True)], alpha=0.2)
-    if target is not None:
-        axes.axhline(target, color="grey", linestyle="--", label=f"solved ({target:g})")
-    axes.set_xlabel("step")
-    axes.set_ylabel(score_key)
-    axes.legend(loc="best")
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path

@@ -59,8 +59,8 @@ def client() -> MlflowClient:
     from mlflow import MlflowClient
 
     uri = tracking_uri()
-    mlflow_client = MlflowClient(tracking_uri=uri)
     with _store_lock(uri):
+        mlflow_client = MlflowClient(tracking_uri=uri)
         mlflow_client.search_experiments(max_results=1)  # forces schema creation under the lock
     return mlflow_client
 
@@ -139,6 +139,15 @@ class Tracker:
 
         timestamp = int(time.time() * 1000)
         self._buffer.extend(Metric(key, float(value), timestamp, int(step)) for key, value in metrics.items())
+        if len(self._buffer) >= MAX_METRICS_PER_BATCH or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def log_metric_rows(self, rows: list[list[Any]]) -> None:
+        """Buffer metrics given as [key, value, timestamp_ms, step] rows (from the tracking worker)."""
+        from mlflow.entities import Metric
+
+        self._buffer.extend(Metric(key, float(value), int(timestamp), int(step))
+                            for key, value, timestamp, step in rows)
         if len(self._buffer) >= MAX_METRICS_PER_BATCH or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 

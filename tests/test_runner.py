@@ -115,25 +115,6 @@ def test_config_file_with_cli_overrides(lab, runs, tmp_path: Path):
     assert run.data.params["rate"] == "0.3" and run.data.params["steps"] == "50"
 
 
-def test_metrics_are_sent_in_batches(lab, runs, monkeypatch):
-    from mlflow import MlflowClient
-
-    calls = {"log_batch": 0, "log_metric": 0}
-    original = MlflowClient.log_batch
-
-    def counting_log_batch(self, *args, **kwargs):
-        calls["log_batch"] += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(MlflowClient, "log_batch", counting_log_batch)
-    monkeypatch.setattr(MlflowClient, "log_metric", lambda *a, **k: calls.__setitem__("log_metric", 1))
-    assert lab("run", "plugin=toy", "env=Toy", "steps=5000", "eval_every=5000", "progress=false").code == 0
-    (run,) = runs()
-    assert len(metric_history(run, "train/loss")) == 500
-    assert calls["log_metric"] == 0
-    assert calls["log_batch"] <= 10, calls  # 500+ points, a handful of calls
-
-
 def test_the_default_store_is_mlflow_folder_in_the_working_directory(lab, store, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert lab("run", "plugin=toy", "env=Toy", "steps=10", "progress=false").code == 0

@@ -161,15 +161,15 @@ def action_noise(config: Any, action_space: gymnasium.spaces.Box) -> Any:
 
 
 def normalize_stats(env: VecNormalize) -> dict[str, np.ndarray]:
-    return {"obs_mean": env.obs_rms.mean, "obs_var": env.obs_rms.var, "obs_count": np.array(env.obs_rms.count),
-            "ret_mean": env.ret_rms.mean, "ret_var": env.ret_rms.var, "ret_count": np.array(env.ret_rms.count)}
+    stats = {"obs_mean": env.obs_rms.mean, "obs_var": env.obs_rms.var, "obs_count": env.obs_rms.count,
+             "ret_mean": env.ret_rms.mean, "ret_var": env.ret_rms.var, "ret_count": env.ret_rms.count}
+    return {key: np.asarray(value, dtype=np.float64) for key, value in stats.items()}
 
 
 def restore_normalize_stats(env: VecNormalize, stats: Mapping[str, np.ndarray]) -> None:
-    env.obs_rms.mean, env.obs_rms.var, env.obs_rms.count = stats["obs_mean"], stats["obs_var"], float(
-        stats["obs_count"])
-    env.ret_rms.mean, env.ret_rms.var, env.ret_rms.count = stats["ret_mean"], stats["ret_var"], float(
-        stats["ret_count"])
+    env.obs_rms.mean, env.obs_rms.var = stats["obs_mean"], stats["obs_var"]
+    env.ret_rms.mean, env.ret_rms.var = stats["ret_mean"], stats["ret_var"]
+    env.obs_rms.count, env.ret_rms.count = float(stats["obs_count"]), float(stats["ret_count"])
 
 
 # ---------------------------------------------------------------------------------------- SB3 glue
