@@ -23,6 +23,9 @@ def evaluate_run(registry: Registry, options: Mapping[str, Any]) -> dict[str, An
     from lab.tracking import client, tracking_uri
 
     run_id = str(options["run"])
+    episodes = options.get("episodes", 1)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ConfigError(f"episodes={episodes}: expected an integer >= 1")
     mlflow_client = client()
     try:
         run = mlflow_client.get_run(run_id)
@@ -37,9 +40,7 @@ def evaluate_run(registry: Registry, options: Mapping[str, Any]) -> dict[str, An
         logged = yaml.safe_load(Path(config_path).read_text())
         overrides = {key: options[key] for key in ("device", "seed") if key in options}
         config = resolve(registry, overrides, logged)
-        episodes = int(options.get("episodes", config.runner.eval_episodes))
-        if episodes < 1:
-            raise ConfigError(f"episodes={episodes}: must be >= 1")
+        episodes = options.get("episodes", config.runner.eval_episodes)
         config.runner.eval_episodes = episodes
         model_dir, which = _download_model(mlflow_client, run_id, Path(tmp))
 

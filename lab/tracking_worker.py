@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 SYNC_OPS = {"artifact", "curve", "finish"}
+SEND_EVERY_POINTS = 1000  # one message per MLflow batch
+SEND_EVERY_SECONDS = 5.0  # so the UI shows live curves even when metrics come slowly
 
 
 class TrackingError(RuntimeError):
@@ -38,6 +40,7 @@ class RemoteTracker:
         self._run: dict[str, Any] | None = None
         self._start_pending = False
         self._buffer: list[list[Any]] = []
+        self._last_send = time.monotonic()
 
     # -------------------------------------------------------------------------------------- plumbing
 
@@ -105,13 +108,14 @@ class RemoteTracker:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         timestamp = int(time.time() * 1000)
         self._buffer.extend([key, float(value), timestamp, int(step)] for key, value in metrics.items())
-        if len(self._buffer) >= 200:
+        if len(self._buffer) >= SEND_EVERY_POINTS or time.monotonic() - self._last_send > SEND_EVERY_SECONDS:
             self.flush()
 
     def flush(self) -> None:
         if self._buffer:
             self._send("metrics", metrics=self._buffer)
             self._buffer = []
+        self._last_send = time.monotonic()
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self._send("text", text=text, artifact_file=artifact_file)

@@ -60,6 +60,8 @@ def test_eval_of_unknown_run_id(lab, store):
     ([], "missing run=<run id>"),
     (["run=abc", "episode=3"], "unknown key 'episode' for lab eval"),
     (["run"], "malformed override 'run'"),
+    (["run=abc", "episodes=abc"], "episodes=abc: expected an integer >= 1"),
+    (["run=abc", "episodes=0"], "episodes=0: expected an integer >= 1"),
 ])
 def test_bad_eval_input(lab, store, args, message):
     assert_refused(lab("eval", *args), message)
