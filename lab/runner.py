@@ -103,11 +103,14 @@ def run(config: ResolvedConfig) -> RunResult:
     seed_everything(config.runner.seed)
 
     tracker.start(experiment_name(config), config.runner.run_name, _tags(config, device))
+    # SIGINT interrupts even where the shell started lab with it ignored (`lab run ... &`, nohup).
+    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with tempfile.TemporaryDirectory(prefix="lab-run-") as workdir:
             return _train(config, tracker, device, Path(workdir))
     finally:
+        signal.signal(signal.SIGINT, previous_sigint)
         signal.signal(signal.SIGTERM, previous_sigterm)
 
 
