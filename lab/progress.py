@@ -33,8 +33,8 @@ class ProgressBar:
             )
 
             self._progress = Progress(
-                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-                TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
+                TextColumn("[bold]train"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                 TextColumn("{task.fields[metrics]}"), console=Console(stderr=True), transient=False,
             )
             self._progress.__enter__()
