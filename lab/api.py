@@ -22,6 +22,8 @@ __all__ = [
     "KINDS",
     "BuildContext",
     "ConfigError",
+    "Dataset",
+    "DatasetSpec",
     "EnvSpec",
     "Model",
     "Plugin",
@@ -86,6 +88,45 @@ class EnvSpec:
     """Short names that resolve to ``id`` (matched case-insensitively), e.g. ``("CartPole",)``."""
     description: str = ""
     """One line for listings."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset users can name with ``data=``, as registered through the ``register_datasets`` hook.
+
+    Everything ``lab data`` lists is declared here, so listing never loads data."""
+
+    name: str
+    """What users type after ``data=``."""
+    task: str
+    """``classification``, ``regression`` or ``text``: which losses and heads make sense."""
+    shape: tuple[int, ...]
+    """Shape of one input example, e.g. ``(1, 8, 8)`` for an image, ``(8, 8)`` for 8 steps of 8 features."""
+    size: int
+    """Number of examples over all splits."""
+    loader: str
+    """``"package.module:callable"``: called with no arguments, returns a :class:`Dataset`. Imported only
+    when a run needs the data."""
+    description: str = ""
+    """One line for ``lab data``."""
+    classes: int | None = None
+    """Number of classes (classification only)."""
+
+
+@dataclass
+class Dataset:
+    """Loaded data with fixed train/validation/test splits (the same whatever the run's seed)."""
+
+    name: str
+    x_train: Any
+    y_train: Any
+    x_val: Any
+    y_val: Any
+    x_test: Any
+    y_test: Any
+    split_seed: int
+    """The seed that made the splits; logged with every run that uses them."""
+    classes: int | None = None
 
 
 class StepCallback(Protocol):

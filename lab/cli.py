@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   lab show plugin=ppo env=LunarLander
   lab eval run=<run id> episodes=20
   lab plugins --json
+  lab data
   lab ui
 """
 
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list installed plugins")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=cmd_plugins)
+
+    data = commands.add_parser("data", help="list datasets: name, task, shape, classes, size")
+    data.add_argument("--json", action="store_true", help="machine-readable output")
+    data.set_defaults(handler=cmd_data)
 
     evaluate = commands.add_parser("eval", help="evaluate a run's best model: run=ID [episodes=N] [device=D]")
     evaluate.add_argument("overrides", nargs="*", metavar="key=value")
@@ -194,16 +199,34 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    _print_table(rows, ("name", "kind", "package", "version", "description"))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    registry = _registry()
+    rows = [{"name": spec.name, "task": spec.task, "shape": list(spec.shape), "classes": spec.classes,
+             "size": spec.size, "package": package, "version": version, "description": spec.description}
+            for spec, package, version in sorted(registry.datasets.values(), key=lambda entry: entry[0].name)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    _print_table([{**row, "shape": "x".join(map(str, row["shape"])), "classes": str(row["classes"] or "-"),
+                   "size": f"{row['size']:,}"} for row in rows],
+                 ("name", "task", "shape", "classes", "size", "package", "description"))
+    return 0
+
+
+def _print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     table = Table()
-    for column in ("name", "kind", "package", "version", "description"):
+    for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(escape(row[c]) for c in ("name", "kind", "package", "version", "description")))
+        table.add_row(*(escape(str(row[column])) for column in columns))
     _console().print(table)
-    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

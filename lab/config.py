@@ -283,17 +283,16 @@ def resolve(
         raise ConfigError(f"missing plugin=NAME; valid plugins: {', '.join(registry.plugin_names())}")
     plugin = registry.plugin(str(plugin_name))
     target_key = TARGET_KEY[plugin.spec.kind]
-    target_value = cli.get(target_key, file.get(target_key))
-    if target_value is None:
-        raise ConfigError(f"plugin {plugin.name!r} is a {plugin.spec.kind} and needs {target_key}=NAME")
-    target = registry.resolve_target(target_key, str(target_value))
-    _check_target(registry, plugin, target)
-
     other_key = "data" if target_key == "env" else "env"
     for layer in layers.values():
         if layer.get(other_key) is not None:
             raise ConfigError(f"{other_key}= does not apply to {plugin.spec.kind} plugin {plugin.name!r}; "
-                              f"use {target_key}=")
+                              f"it trains on {target_key}=NAME")
+    target_value = cli.get(target_key, file.get(target_key))
+    if target_value is None:
+        raise ConfigError(f"plugin {plugin.name!r} ({plugin.spec.kind}) needs {target_key}=NAME")
+    target = registry.resolve_target(target_key, str(target_value))
+    _check_target(registry, plugin, target)
 
     preset = plugin.spec.presets(target) if plugin.spec.presets else None
     layers = {"preset": dict(preset.values) if preset else {}, **layers}

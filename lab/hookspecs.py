@@ -21,3 +21,8 @@ def register_plugins(register: Callable[..., None]) -> None:
 @hookspec
 def register_envs(register: Callable[..., None]) -> None:
     """Register environments: call ``register(lab.api.EnvSpec(...))`` once per env or alias."""
+
+
+@hookspec
+def register_datasets(register: Callable[..., None]) -> None:
+    """Register datasets: call ``register(lab.api.DatasetSpec(...))`` once per dataset."""

@@ -19,13 +19,14 @@ from typing import Any
 import pluggy
 
 from lab import __version__, hookspecs
-from lab.api import KINDS, EnvSpec, Plugin
+from lab.api import KINDS, DatasetSpec, EnvSpec, Plugin
 from lab.config import RUNNER_KEYS, closest
 from lab.errors import ConfigError
 
-BUILTIN_PLUGINS = ("lab_agents",)
+BUILTIN_PLUGINS = ("lab_agents", "lab_data")
 """Import names of the plugins that ship with lab (in ``plugins/``)."""
 
+DATASET_TASKS = ("classification", "regression", "text")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
@@ -55,6 +56,7 @@ class Registry:
     plugins: dict[str, PluginInfo] = dataclasses.field(default_factory=dict)
     envs: dict[str, EnvSpec] = dataclasses.field(default_factory=dict)
     env_aliases: dict[str, str] = dataclasses.field(default_factory=dict)  # lowercase alias -> id
+    datasets: dict[str, tuple[DatasetSpec, str, str]] = dataclasses.field(default_factory=dict)  # + package, version
     problems: list[str] = dataclasses.field(default_factory=list)
 
     def plugin_names(self) -> list[str]:
@@ -70,8 +72,19 @@ class Registry:
         """Resolve ``env=`` (alias or gymnasium id) or ``data=`` to its canonical name."""
         if key == "env":
             return self.resolve_env(name)
-        raise ConfigError(f"unknown dataset {name!r}: no datasets are registered yet "
-                          f"(backbones and generators are not installed)")
+        return self.resolve_dataset(name)
+
+    def resolve_dataset(self, name: str) -> str:
+        if name in self.datasets:
+            return name
+        raise ConfigError(f"unknown dataset {name!r}{closest(name, self.datasets)}; "
+                          f"valid: {', '.join(sorted(self.datasets)) or 'none installed'} (see `lab data`)")
+
+    def load_dataset(self, name: str) -> Any:
+        """Import the dataset's loader and load it (numpy, scikit-learn and the like are imported here)."""
+        spec, _, _ = self.datasets[self.resolve_dataset(name)]
+        module_name, _, attr = spec.loader.partition(":")
+        return getattr(importlib.import_module(module_name), attr)()
 
     def resolve_env(self, name: str) -> str:
         if name in self.envs:
@@ -139,7 +152,9 @@ def load_registry(pm: PluginManager | None = None) -> Registry:
     """Call every plugin's hooks, validate what they register, and record where each came from."""
     pm = pm or make_plugin_manager()
     registry = Registry(problems=list(pm.problems))
-    for hook_name, register in (("register_plugins", _register_plugin), ("register_envs", _register_env)):
+    hooks = (("register_plugins", _register_plugin), ("register_envs", _register_env),
+             ("register_datasets", _register_dataset))
+    for hook_name, register in hooks:
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             package, version = pm.sources.get(impl.plugin_name, (impl.plugin_name, "unknown"))
             callback = _bound(register, registry, package, version)
@@ -193,3 +208,17 @@ def _register_env(registry: Registry, spec: Any, package: str, version: str) -> 
             raise ValueError(f"env alias {alias!r} already names {owner}; ignored for {spec.id}")
     registry.envs[spec.id] = spec
     registry.env_aliases.update({alias.lower(): spec.id for alias in spec.aliases})
+
+
+def _register_dataset(registry: Registry, spec: Any, package: str, version: str) -> None:
+    if not isinstance(spec, DatasetSpec):
+        raise ValueError(f"register() takes lab.api.DatasetSpec, got {type(spec).__name__}")
+    if not _NAME.match(spec.name):
+        raise ValueError(f"dataset name {spec.name!r} must match {_NAME.pattern}")
+    if spec.task not in DATASET_TASKS:
+        raise ValueError(f"dataset {spec.name!r}: task {spec.task!r} is not one of {', '.join(DATASET_TASKS)}")
+    if ":" not in spec.loader:
+        raise ValueError(f"dataset {spec.name!r}: loader must be 'module:callable', got {spec.loader!r}")
+    if spec.name in registry.datasets:
+        raise ValueError(f"dataset {spec.name!r} is already registered by {registry.datasets[spec.name][1]}; ignored")
+    registry.datasets[spec.name] = (spec, package, version)

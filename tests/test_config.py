@@ -71,7 +71,7 @@ def test_no_zoo_entry_keeps_sb3_defaults(registry):
 @pytest.mark.parametrize(("values", "message"), [
     ({"plugin": "dqm", "env": "CartPole"}, "unknown plugin 'dqm' (did you mean 'dqn'?)"),
     ({"plugin": "dqn", "env": "CartPol"}, "unknown env 'CartPol' (did you mean 'CartPole'?)"),
-    ({"plugin": "dqn"}, "needs env=NAME"),
+    ({"plugin": "dqn"}, "(agent) needs env=NAME"),
     ({"env": "CartPole"}, "missing plugin=NAME"),
     ({"plugin": "dqn", "env": "CartPole", "learning_rat": 1}, "unknown key 'learning_rat'"),
     ({"plugin": "dqn", "env": "CartPole", "sed": 1}, "(did you mean 'seed'?)"),

@@ -110,8 +110,9 @@ def test_plugins_cli_lists_every_plugin(lab):
 
 
 def test_listing_imports_no_heavy_library():
-    code = ("import sys; from lab import cli; cli.main(['plugins']); cli.main(['show', 'plugin=dqn', 'env=CartPole']); "
-            "heavy = [m for m in ('torch', 'stable_baselines3', 'mlflow', 'diffusers') if m in sys.modules]; "
-            "print(heavy)")
+    heavy = ("torch", "stable_baselines3", "mlflow", "diffusers", "sklearn")
+    code = ("import sys; from lab import cli; cli.main(['plugins']); cli.main(['data']); "
+            "cli.main(['show', 'plugin=dqn', 'env=CartPole']); "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,69 @@
+"""Loaders of the built-in datasets: fixed, seeded train/validation/test splits (70/15/15).
+
+The splits depend on SPLIT_SEED only, never on a run's seed, so every run and every model sees the same test set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lab.api import Dataset
+
+SPLIT_SEED = 0
+VALIDATION, TEST = 0.15, 0.15
+
+
+def split(name: str, x: np.ndarray, y: np.ndarray, *, classes: int | None) -> Dataset:
+    """Shuffle and split into train/val/test, stratified by class for classification."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if classes else None
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=TEST, random_state=SPLIT_SEED,
+                                                      stratify=stratify)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=VALIDATION / (1 - TEST), random_state=SPLIT_SEED,
+        stratify=y_rest if classes else None)
+    return Dataset(name, x_train, y_train, x_val, y_val, x_test, y_test, split_seed=SPLIT_SEED, classes=classes)
+
+
+def _digit_images() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64)
+
+
+def digits() -> Dataset:
+    images, labels = _digit_images()
+    return split("digits", images[:, None, :, :], labels, classes=10)
+
+
+def digits_rows() -> Dataset:
+    images, labels = _digit_images()
+    return split("digits_rows", images, labels, classes=10)  # (N, 8 steps, 8 features): same order, same splits
+
+
+def moons() -> Dataset:
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=1000, noise=0.2, random_state=SPLIT_SEED)
+    return split("moons", x.astype(np.float32), y.astype(np.int64), classes=2)
+
+
+def circles() -> Dataset:
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(n_samples=1000, noise=0.1, factor=0.5, random_state=SPLIT_SEED)
+    return split("circles", x.astype(np.float32), y.astype(np.int64), classes=2)
+
+
+def sine(windows: int = 2000, length: int = 32) -> Dataset:
+    """Windows of noisy sines with random frequency, phase and amplitude; the target is the next value."""
+    rng = np.random.default_rng(SPLIT_SEED)
+    frequency = rng.uniform(0.05, 0.3, size=(windows, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(windows, 1))
+    amplitude = rng.uniform(0.5, 1.5, size=(windows, 1))
+    t = np.arange(length + 1)[None, :]
+    series = amplitude * np.sin(2 * np.pi * frequency * t + phase) + rng.normal(0, 0.05, size=(windows, length + 1))
+    series = series.astype(np.float32)
+    return split("sine", series[:, :length, None], series[:, length], classes=None)
