@@ -76,6 +76,9 @@ class Plugin:
     """Given the resolved env id or dataset name, why this plugin cannot train on it (None if it can)."""
     score: str = "score"
     """The evaluation metric the runner maximises to keep the best model (e.g. ``mean_return``)."""
+    check_config: Callable[[Any, Any], str | None] | None = None
+    """Given the resolved config and the target's spec (EnvSpec, DatasetSpec or None), why this combination
+    cannot work (None if it can): refused before a run is created."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,10 @@ class BuildContext:
     """Send training metrics at a step; the runner buffers them and logs them to MLflow in batches."""
     training: bool = True
     """False when the model is built only to load weights and evaluate (``lab eval``)."""
+    dataset: DatasetSpec | None = None
+    """The spec of ``data=`` for backbones and generators."""
+    load_dataset: Callable[[], Dataset] | None = None
+    """Loads ``data=`` with its fixed splits."""
 
 
 @runtime_checkable
@@ -177,3 +184,6 @@ class Model(Protocol):
 
     def artifacts(self, directory: Path) -> list[Path]:
         """Write extra artifacts of the current model (e.g. a GIF of an episode); return their paths."""
+
+    # Optional: ``test(self) -> dict[str, float]``, metrics of the best model on held-out data. The runner
+    # calls it after loading the best weights and logs the result as ``test/<name>``.

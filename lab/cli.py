@@ -148,6 +148,9 @@ def _print_summary(console: Any, result: Any) -> None:
         solved = f" — {verdict} (threshold {result.target_score:g})"
     console.print(f"\n[bold]Run {result.run_name}[/] {result.status} in {result.seconds:.1f} s, {result.steps:,} steps")
     console.print(f"  best {result.score_key}: {best}{solved}")
+    if result.test_metrics:
+        tested = ", ".join(f"{key} {value:.4g}" for key, value in result.test_metrics.items())
+        console.print(f"  test (best model): {tested}")
     console.print(f"  run id:     {result.run_id}")
     console.print(f"  experiment: {result.experiment}")
     console.print(f"  store:      {tracking_uri()}")
@@ -243,6 +246,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate_run(_registry(), options)
     print(f"{result['score_key']}: {result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} episodes "
           f"(run {result['run_id']}, {result['model']} model; logged best: {result['logged_best']})")
+    if result["test"]:
+        print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in result["test"].items()))
     return 0
 
 

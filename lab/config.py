@@ -258,6 +258,7 @@ class ResolvedConfig:
     target: str | None
     preset: str | None
     fields: list[ConfigField]
+    target_spec: Any = None  # the EnvSpec or DatasetSpec of the target, when one is registered
 
     def as_dict(self) -> dict[str, Any]:
         """Every key with its value: what is saved with the run and logged as params."""
@@ -329,7 +330,12 @@ def resolve(
         params = plugin.spec.config(**{f.name: values[f.name] for f, _ in plugin_fields})
     except (ValueError, TypeError) as e:
         raise ConfigError(f"invalid config for plugin {plugin.name!r}: {e}") from None
-    return ResolvedConfig(plugin, runner, params, target, preset.name if preset else None, fields)
+    target_spec = registry.target_spec(target_key, target)
+    if plugin.spec.check_config is not None:
+        problem = plugin.spec.check_config(params, target_spec)
+        if problem:
+            raise ConfigError(f"plugin {plugin.name!r} on {target}: {problem}")
+    return ResolvedConfig(plugin, runner, params, target, preset.name if preset else None, fields, target_spec)
 
 
 def _check_target(registry: Registry, plugin: PluginInfo, target: str) -> None:

@@ -12,14 +12,13 @@ import yaml
 from lab.config import resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
-from lab.runner import BEST_MODEL, CONFIG_ARTIFACT, FINAL_MODEL, pick_device, seed_everything
+from lab.runner import BEST_MODEL, CONFIG_ARTIFACT, FINAL_MODEL, build_context, pick_device, seed_everything
 
 
 def evaluate_run(registry: Registry, options: Mapping[str, Any]) -> dict[str, Any]:
     """Evaluate run ``options['run']``; ``episodes``, ``device`` and ``seed`` override the logged values."""
     from mlflow.exceptions import MlflowException
 
-    from lab.api import BuildContext
     from lab.tracking import client, tracking_uri
 
     run_id = str(options["run"])
@@ -45,18 +44,18 @@ def evaluate_run(registry: Registry, options: Mapping[str, Any]) -> dict[str, An
         model_dir, which = _download_model(mlflow_client, run_id, Path(tmp))
 
         seed_everything(config.runner.seed)
-        context = BuildContext(config=config.params, runner=config.runner, target=config.target,
-                               device=pick_device(config.runner.device), training=False)
-        model = config.plugin.build(context)
+        model = config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
         model.load(model_dir)
         metrics = model.evaluate(episodes)
+        test = getattr(model, "test", None)
+        test_metrics = dict(test()) if callable(test) else {}
 
     score_key = config.plugin.spec.score
     best = run.data.metrics.get("best/score")
     return {
         "run_id": run_id, "score_key": score_key, "mean": metrics[score_key],
         "std": metrics.get(score_key.replace("mean", "std"), 0.0), "episodes": episodes, "model": which,
-        "logged_best": "none" if best is None else f"{best:.2f}", "metrics": metrics,
+        "logged_best": "none" if best is None else f"{best:.2f}", "metrics": metrics, "test": test_metrics,
     }
 
 

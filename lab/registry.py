@@ -81,10 +81,14 @@ class Registry:
                           f"valid: {', '.join(sorted(self.datasets)) or 'none installed'} (see `lab data`)")
 
     def load_dataset(self, name: str) -> Any:
-        """Import the dataset's loader and load it (numpy, scikit-learn and the like are imported here)."""
-        spec, _, _ = self.datasets[self.resolve_dataset(name)]
-        module_name, _, attr = spec.loader.partition(":")
-        return getattr(importlib.import_module(module_name), attr)()
+        return load_dataset(self.datasets[self.resolve_dataset(name)][0])
+
+    def target_spec(self, key: str, target: str) -> EnvSpec | DatasetSpec | None:
+        """The registered spec of a resolved target (None for a gymnasium env lab has no spec for)."""
+        if key == "env":
+            return self.envs.get(target)
+        return self.datasets[target][0]
+
 
     def resolve_env(self, name: str) -> str:
         if name in self.envs:
@@ -222,3 +226,9 @@ def _register_dataset(registry: Registry, spec: Any, package: str, version: str)
     if spec.name in registry.datasets:
         raise ValueError(f"dataset {spec.name!r} is already registered by {registry.datasets[spec.name][1]}; ignored")
     registry.datasets[spec.name] = (spec, package, version)
+
+
+def load_dataset(spec: DatasetSpec) -> Any:
+    """Import a dataset's loader and load it (numpy, scikit-learn and the like are imported here)."""
+    module_name, _, attr = spec.loader.partition(":")
+    return getattr(importlib.import_module(module_name), attr)()

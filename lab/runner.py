@@ -15,16 +15,18 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from lab import __version__
-from lab.api import BuildContext, Model
+from lab.api import BuildContext, DatasetSpec, Model
 from lab.config import ResolvedConfig
 from lab.errors import ConfigError
 from lab.progress import ProgressBar
+from lab.registry import load_dataset
 from lab.tracking import git_commit, host_tags
 from lab.tracking_worker import RemoteTracker, TrackingError
 
@@ -55,6 +57,7 @@ class RunResult:
     solved: bool = False
     artifact_uri: str = ""
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    test_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def pick_device(requested: str) -> str:
@@ -114,6 +117,13 @@ def run(config: ResolvedConfig) -> RunResult:
         signal.signal(signal.SIGTERM, previous_sigterm)
 
 
+def build_context(config: ResolvedConfig, device: str, **extra: Any) -> BuildContext:
+    """What the plugin's factory receives; datasets are handed over as a loader, not loaded here."""
+    dataset = config.target_spec if isinstance(config.target_spec, DatasetSpec) else None
+    return BuildContext(config=config.params, runner=config.runner, target=config.target, device=device,
+                        dataset=dataset, load_dataset=partial(load_dataset, dataset) if dataset else None, **extra)
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
@@ -144,8 +154,7 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
     tracker.log_text(yaml.safe_dump(config.as_dict(), sort_keys=False), CONFIG_ARTIFACT)
     loop: TrainingLoop | None = None
     try:
-        context = BuildContext(config=config.params, runner=config.runner, target=config.target, device=device,
-                               log_metrics=tracker.log_metrics)
+        context = build_context(config, device, log_metrics=tracker.log_metrics)
         model: Model = config.plugin.build(context)
         loop = TrainingLoop(config, model, tracker, workdir)
         with ProgressBar(config.runner.steps, enabled=config.runner.progress) as bar:
@@ -189,6 +198,7 @@ class TrainingLoop:
         self.best_step: int | None = None
         self.solved = False
         self.evaluations: list[tuple[int, dict[str, float]]] = []
+        self.test_metrics: dict[str, float] = {}
 
     def on_step(self, step: int) -> bool:
         """Called by the model; returns False to stop training. Cheap unless something is due."""
@@ -244,7 +254,7 @@ class TrainingLoop:
             status=status, steps=self.step, seconds=seconds, score_key=self.score_key,
             best_score=self.best_score, best_step=self.best_step,
             target_score=getattr(self.model, "target_score", None), solved=self.solved,
-            artifact_uri=tracker.artifact_uri, evaluations=self.evaluations,
+            artifact_uri=tracker.artifact_uri, evaluations=self.evaluations, test_metrics=self.test_metrics,
         )
 
 
@@ -261,6 +271,10 @@ def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workd
     if loop.best_step is not None:
         model.load(workdir / BEST_MODEL)
         tracker.log_artifact(workdir / BEST_MODEL, BEST_MODEL)
+    test = getattr(model, "test", None)
+    if callable(test):  # held-out metrics of the best model
+        loop.test_metrics = dict(test())
+        tracker.log_metrics({f"test/{key}": value for key, value in loop.test_metrics.items()}, loop.step)
     tracker.set_tags({"lab.best_step": str(loop.best_step), "lab.solved": str(loop.solved).lower()})
     tracker.log_learning_curve(loop.evaluations, loop.score_key, getattr(model, "target_score", None))
     extra = workdir / "extra"
