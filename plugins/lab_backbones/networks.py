@@ -1,0 +1,132 @@
+"""Torch module factories: from an input shape to a features module, so any head can sit on top."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from lab_backbones.configs import CNNConfig, MLPConfig, PerceptronConfig, RecurrentConfig, TransformerConfig
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "elu": nn.ELU,
+               "leaky_relu": nn.LeakyReLU}
+
+
+class Features(nn.Module):
+    """A backbone: maps a batch of inputs of ``input_shape`` to ``(batch, out_features)``."""
+
+    out_features: int
+
+
+class Flatten(Features):
+    """The perceptron's 'backbone': the raw inputs, flattened."""
+
+    def __init__(self, input_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.out_features = math.prod(input_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+class MLP(Features):
+    def __init__(self, input_shape: tuple[int, ...], config: MLPConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(input_shape)
+        for size in config.hidden:
+            layers += [nn.Linear(width, size), ACTIVATIONS[config.activation](), nn.Dropout(config.dropout)]
+            width = size
+        self.net = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CNN(Features):
+    def __init__(self, input_shape: tuple[int, ...], config: CNNConfig) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        layers: list[nn.Module] = []
+        for size in config.channels:
+            layers += [nn.Conv2d(channels, size, config.kernel, padding=config.kernel // 2),
+                       ACTIVATIONS[config.activation]()]
+            if min(height, width) >= 2:  # pool while there is something to pool
+                layers.append(nn.MaxPool2d(2))
+                height, width = height // 2, width // 2
+            channels = size
+        layers.append(nn.Flatten())
+        flat = channels * height * width
+        for size in config.hidden:
+            layers += [nn.Linear(flat, size), ACTIVATIONS[config.activation](), nn.Dropout(config.dropout)]
+            flat = size
+        self.net = nn.Sequential(*layers)
+        self.out_features = flat
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Recurrent(Features):
+    CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+    def __init__(self, input_shape: tuple[int, ...], config: RecurrentConfig, cell: str) -> None:
+        super().__init__()
+        kwargs = {"nonlinearity": "tanh" if config.activation != "relu" else "relu"} if cell == "rnn" else {}
+        self.rnn = self.CELLS[cell](input_shape[-1], config.hidden, num_layers=config.layers, batch_first=True,
+                                    dropout=config.dropout if config.layers > 1 else 0.0,
+                                    bidirectional=config.bidirectional, **kwargs)
+        self.out_features = config.hidden * (2 if config.bidirectional else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.rnn(sequence(x))
+        if self.rnn.bidirectional:
+            half = outputs.shape[-1] // 2
+            return torch.cat([outputs[:, -1, :half], outputs[:, 0, half:]], dim=-1)
+        return outputs[:, -1]
+
+
+class Transformer(Features):
+    def __init__(self, input_shape: tuple[int, ...], config: TransformerConfig) -> None:
+        super().__init__()
+        steps, features = input_shape[-2], input_shape[-1]
+        self.embed = nn.Linear(features, config.d_model)
+        self.position = nn.Parameter(torch.zeros(1, steps, config.d_model))
+        nn.init.normal_(self.position, std=0.02)
+        layer = nn.TransformerEncoderLayer(config.d_model, config.heads, config.ff, config.dropout,
+                                           activation=config.activation if config.activation in ("relu", "gelu")
+                                           else ACTIVATIONS[config.activation](), batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(config.d_model)
+        self.out_features = config.d_model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(sequence(x)) + self.position
+        return self.norm(self.encoder(tokens)).mean(dim=1)
+
+
+def sequence(x: torch.Tensor) -> torch.Tensor:
+    """(batch, steps, features), accepting one-channel images (batch, 1, rows, columns) as row sequences."""
+    return x.squeeze(1) if x.dim() == 4 else x
+
+
+def is_sequence(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 2 or (len(shape) == 3 and shape[0] == 1)
+
+
+def build_features(kind: str, input_shape: tuple[int, ...], config: object) -> Features:
+    if kind == "perceptron":
+        assert isinstance(config, PerceptronConfig)
+        return Flatten(input_shape)
+    if kind == "mlp":
+        return MLP(input_shape, config)  # type: ignore[arg-type]
+    if kind == "cnn":
+        return CNN(input_shape, config)  # type: ignore[arg-type]
+    if kind in Recurrent.CELLS:
+        return Recurrent(input_shape, config, kind)  # type: ignore[arg-type]
+    if kind == "transformer":
+        return Transformer(input_shape, config)  # type: ignore[arg-type]
+    raise ValueError(f"unknown backbone {kind!r}")

@@ -1,0 +1,204 @@
+"""Supervised training of any backbone on a classification or regression dataset (lab's Model protocol).
+
+A backbone (``networks.py``) turns inputs into features; a linear head turns features into class logits or a
+value. Training runs over shuffled minibatches (full batch for ``optimizer=gd``); the step count is examples
+seen, so budgets read the same whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from lab.api import BuildContext, StepCallback
+from lab_backbones.networks import build_features
+
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "backbone.json"
+
+
+def build(context: BuildContext) -> SupervisedModel:
+    """The plugin factory of every backbone."""
+    return SupervisedModel(context)
+
+
+def resolve_loss(config: object, task: str, classes: int | None, plugin: str) -> str:
+    """The loss actually used: ``auto`` means cross-entropy for classes (one-vs-rest sigmoid units for the
+    perceptron, its classic output) and mse for regression."""
+    loss = config.loss  # type: ignore[attr-defined]
+    if loss != "auto":
+        return loss
+    if task == "regression":
+        return "mse"
+    return "ovr_bce" if plugin == "perceptron" else "cross_entropy"
+
+
+class SupervisedModel:
+    target_score = None  # supervised tasks have no "solved" threshold: the whole budget is used
+
+    def __init__(self, context: BuildContext) -> None:
+        assert context.dataset is not None and context.load_dataset is not None, "backbones train on data="
+        self.config = context.config
+        self.plugin = context.runner.plugin
+        self.device = torch.device(context.device)
+        self.spec = context.dataset
+        self.classes = self.spec.classes if self.spec.task == "classification" else None
+        self.loss_name = resolve_loss(self.config, self.spec.task, self.classes, self.plugin)
+        self.perceptron_rule = getattr(self.config, "rule", "gradient") == "perceptron"
+        data = context.load_dataset()
+        self.splits = {name: self._tensors(getattr(data, f"x_{name}"), getattr(data, f"y_{name}"))
+                       for name in ("train", "val", "test")}
+
+        features = build_features(self.plugin, tuple(self.spec.shape), self.config)
+        outputs = 1 if self.classes is None or self.loss_name == "bce" else self.classes
+        self.net = nn.Sequential(features, nn.Linear(features.out_features, outputs)).to(self.device)
+        self.optimizer = None if self.perceptron_rule else self._optimizer()
+        self.generator = torch.Generator().manual_seed(context.runner.seed)
+        self.examples = 0
+        self.log_metrics = context.log_metrics
+        parameters = sum(p.numel() for p in self.net.parameters())
+        self.log_metrics({"model/parameters": parameters}, 0)
+
+    def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        target = torch.as_tensor(y, dtype=torch.long if self.classes else torch.float32)
+        return torch.as_tensor(x, dtype=torch.float32).to(self.device), target.to(self.device)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        config, params = self.config, self.net.parameters()
+        if config.optimizer in ("gd", "sgd"):
+            return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        if config.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    # ------------------------------------------------------------------------------------ losses
+
+    def _loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "cross_entropy":
+            return nn.functional.cross_entropy(output, y)
+        if self.loss_name == "bce":
+            return nn.functional.binary_cross_entropy_with_logits(output.squeeze(1), y.float())
+        if self.loss_name == "ovr_bce":
+            return nn.functional.binary_cross_entropy_with_logits(output, self._one_hot(y))
+        target = self._one_hot(y) if self.classes else y.unsqueeze(1)
+        return nn.functional.mse_loss(output, target)
+
+    def _one_hot(self, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(y, self.classes).float()
+
+    def _predict_classes(self, output: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "bce":
+            return (output.squeeze(1) > 0).long()
+        return output.argmax(dim=1)
+
+    # ------------------------------------------------------------------------------------ the protocol
+
+    def train(self, budget: int, on_step: StepCallback) -> None:
+        x, y = self.splits["train"]
+        batch = len(x) if self.config.optimizer == "gd" else self.config.batch_size
+        self.net.train()
+        while self.examples < budget:
+            order = torch.randperm(len(x), generator=self.generator).to(self.device)
+            losses = []
+            for start in range(0, len(x), batch):
+                index = order[start:start + batch][: budget - self.examples]
+                self._schedule(budget)
+                losses.append(self._update(x[index], y[index]))
+                self.examples += len(index)
+                if not on_step(self.examples):
+                    return
+                if self.examples >= budget:
+                    break
+            self.log_metrics({"train/loss": float(np.mean(losses))}, self.examples)
+
+    def _schedule(self, budget: int) -> None:
+        if self.optimizer is None or self.config.lr_schedule == "constant":
+            return
+        lr = self.config.lr * 0.5 * (1 + math.cos(math.pi * min(self.examples / budget, 1.0)))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        if self.perceptron_rule:
+            return self._perceptron_update(x, y)
+        loss = self._loss(self.net(x), y)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def _perceptron_update(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Rosenblatt's rule, multiclass: on a mistake, move the true class's weights towards x and the
+        predicted class's away from it. Returns the error rate of the batch before the update."""
+        linear: nn.Linear = self.net[1]
+        flat = self.net[0](x)
+        predicted = linear(flat).argmax(dim=1)
+        wrong = predicted != y
+        if wrong.any():
+            step = self.config.lr
+            linear.weight.index_add_(0, y[wrong], step * flat[wrong])
+            linear.weight.index_add_(0, predicted[wrong], -step * flat[wrong])
+            linear.bias.index_add_(0, y[wrong], torch.full((int(wrong.sum()),), step))
+            linear.bias.index_add_(0, predicted[wrong], torch.full((int(wrong.sum()),), -step))
+        return float(wrong.float().mean())
+
+    @torch.no_grad()
+    def metrics(self, split: str) -> dict[str, float]:
+        x, y = self.splits[split]
+        self.net.eval()
+        output = self.net(x)
+        self.net.train()
+        if self.classes:
+            accuracy = float((self._predict_classes(output) == y).float().mean())
+            result = {"score": accuracy, "accuracy": accuracy}
+            if not self.perceptron_rule:
+                result["loss"] = float(self._loss(output, y))
+            return result
+        error = output.squeeze(1) - y
+        mse = float((error**2).mean())
+        return {"score": -mse, "mse": mse, "mae": float(error.abs().mean())}
+
+    def evaluate(self, episodes: int) -> dict[str, float]:
+        """Validation-split metrics (``episodes`` does not apply to a fixed split)."""
+        return self.metrics("val")
+
+    def test(self) -> dict[str, float]:
+        return {key: value for key, value in self.metrics("test").items() if key != "score"}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class indices or values for a batch of inputs."""
+        with torch.no_grad():
+            self.net.eval()
+            output = self.net(torch.as_tensor(x, dtype=torch.float32, device=self.device))
+            self.net.train()
+        return (self._predict_classes(output) if self.classes else output.squeeze(1)).cpu().numpy()
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        save_model(self.net, str(directory / WEIGHTS_FILE))
+        meta = {"plugin": self.plugin, "dataset": self.spec.name, "input_shape": list(self.spec.shape),
+                "classes": self.classes, "loss": self.loss_name, "examples": self.examples}
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2))
+
+    def load(self, directory: Path) -> None:
+        missing, unexpected = load_model(self.net, str(directory / WEIGHTS_FILE), device=str(self.device))
+        if missing or unexpected:
+            raise ValueError(f"weights in {directory} do not fit this config (missing {missing}, "
+                             f"unexpected {unexpected})")
+
+    def artifacts(self, directory: Path) -> list[Path]:
+        from lab_backbones.plots import confusion_matrix_png, predictions_png
+
+        x, y = self.splits["test"]
+        predicted = self.predict(x.cpu().numpy())
+        truth = y.cpu().numpy()
+        if self.classes:
+            return [confusion_matrix_png(truth, predicted, self.classes, directory / "confusion_matrix.png")]
+        return [predictions_png(truth, predicted, directory / "predictions.png")]
