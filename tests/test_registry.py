@@ -12,6 +12,8 @@ from lab.api import EnvSpec, Plugin, hookimpl, option
 from lab.registry import load_registry, make_plugin_manager
 
 AGENTS = {"dqn", "ppo", "a2c", "sac", "td3", "ddpg"}
+BACKBONES = {"perceptron", "mlp", "cnn", "rnn", "lstm", "gru", "transformer"}
+BUILTINS = AGENTS | BACKBONES
 
 
 @dataclass
@@ -50,9 +52,10 @@ def fresh_registry(*modules, sources=None):
 
 def test_builtin_agents_are_registered_with_provenance():
     registry = fresh_registry()
-    assert set(registry.plugins) == AGENTS
+    assert set(registry.plugins) == BUILTINS
     for info in registry.plugins.values():
-        assert info.spec.kind == "agent" and info.package == "lab" and info.spec.description
+        assert info.package == "lab" and info.spec.description
+        assert info.spec.kind == ("agent" if info.name in AGENTS else "backbone")
     assert registry.resolve_env("CartPole") == "CartPole-v1"
     assert registry.problems == []
 
@@ -69,7 +72,7 @@ def test_third_party_plugin_goes_through_the_same_api():
 def test_a_broken_plugin_is_reported_and_the_others_survive():
     broken = plugin_module("lab_broken", fail=True)
     registry = fresh_registry(broken)
-    assert set(registry.plugins) == AGENTS
+    assert set(registry.plugins) == BUILTINS
     assert any("lab_broken" in p and "boom" in p for p in registry.problems)
 
 
@@ -92,7 +95,7 @@ def test_invalid_registrations_are_refused_with_a_reason():
         Plugin("nofactory", "agent", GoodConfig, "just_a_module", "No callable."),
     )
     registry = fresh_registry(bad)
-    assert set(registry.plugins) == AGENTS
+    assert set(registry.plugins) == BUILTINS
     problems = " | ".join(registry.problems)
     for reason in ("'seed' is reserved for the runner", "'width' has no doc", "kind 'robot'", "must match",
                    "'ppo' is already registered by lab", "factory must be 'module:callable'"):
@@ -103,7 +106,7 @@ def test_plugins_cli_lists_every_plugin(lab):
     result = lab("plugins", "--json")
     assert result.code == 0
     rows = json.loads(result.out)
-    assert {row["name"] for row in rows} >= AGENTS
+    assert {row["name"] for row in rows} >= BUILTINS
     assert all(set(row) == {"name", "kind", "package", "version", "description"} for row in rows)
     table = lab("plugins")
     assert table.code == 0 and "dqn" in table.out and "agent" in table.out

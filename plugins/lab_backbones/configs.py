@@ -35,6 +35,8 @@ class TrainConfig:
     weight_decay: float = option(0.0, "L2 weight decay.", min=0.0)
     dropout: float = option(0.0, "Dropout probability in the backbone.", check=_fraction)
     activation: Activation = option("relu", "Activation of the hidden layers (softmax belongs to the output).")
+    shift: int = option(0, "Augmentation: shift training images (or row sequences) by up to this many pixels.",
+                        min=0)
 
 
 @dataclass

@@ -127,11 +127,22 @@ class SupervisedModel:
     def _update(self, x: torch.Tensor, y: torch.Tensor) -> float:
         if self.perceptron_rule:
             return self._perceptron_update(x, y)
+        if getattr(self.config, "shift", 0):
+            x = self._shifted(x, self.config.shift)
         loss = self._loss(self.net(x), y)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         return float(loss.detach())
+
+    def _shifted(self, images: torch.Tensor, most: int) -> torch.Tensor:
+        """Each image moved by a random offset of up to ``most`` pixels in x and y, zeros coming in."""
+        planes = images.unsqueeze(1) if images.dim() == 3 else images  # (batch, rows, columns) sequences too
+        padded = nn.functional.pad(planes, (most, most, most, most))
+        height, width = planes.shape[-2:]
+        offsets = torch.randint(0, 2 * most + 1, (len(images), 2), generator=self.generator).tolist()
+        moved = torch.stack([padded[i, :, dy:dy + height, dx:dx + width] for i, (dy, dx) in enumerate(offsets)])
+        return moved.view_as(images)
 
     @torch.no_grad()
     def _perceptron_update(self, x: torch.Tensor, y: torch.Tensor) -> float:
