@@ -76,6 +76,9 @@ class Plugin:
     """Given the resolved env id or dataset name, why this plugin cannot train on it (None if it can)."""
     score: str = "score"
     """The evaluation metric the runner maximises to keep the best model (e.g. ``mean_return``)."""
+    features: str | None = None
+    """Backbones: ``"package.module:callable"`` taking (input_shape, config) and returning a torch module with an
+    ``out_features`` attribute, so agents can use the backbone as their network (``backbone=NAME``)."""
     check_config: Callable[[Any, Any], str | None] | None = None
     """Given the resolved config and the target's spec (EnvSpec, DatasetSpec or None), why this combination
     cannot work (None if it can): refused before a run is created."""
@@ -157,6 +160,9 @@ class BuildContext:
     """The spec of ``data=`` for backbones and generators."""
     load_dataset: Callable[[], Dataset] | None = None
     """Loads ``data=`` with its fixed splits."""
+    build_features: Callable[[str, tuple[int, ...]], Any] | None = None
+    """Builds the named backbone plugin's features module (default config) for an input shape; each call
+    returns new weights."""
 
 
 @runtime_checkable

@@ -17,6 +17,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,13 +37,15 @@ def option(
     min: float | None = None,  # noqa: A002 - reads naturally at the call site
     max: float | None = None,  # noqa: A002
     check: Callable[[Any], str | None] | None = None,
+    plugin_kind: str | None = None,
 ) -> Any:
     """Declare a config field with its one-line doc and optional bounds.
 
     ``check`` receives the typed value and returns an error message (what is valid) or None.
-    Use ``typing.Literal[...]`` as the annotation for a fixed set of choices.
+    Use ``typing.Literal[...]`` as the annotation for a fixed set of choices. ``plugin_kind`` makes the value the
+    name of an installed plugin of that kind (e.g. an agent's ``backbone``), checked against the registry.
     """
-    metadata = {"doc": doc, "min": min, "max": max, "check": check}
+    metadata = {"doc": doc, "min": min, "max": max, "check": check, "plugin_kind": plugin_kind}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -259,6 +262,7 @@ class ResolvedConfig:
     preset: str | None
     fields: list[ConfigField]
     target_spec: Any = None  # the EnvSpec or DatasetSpec of the target, when one is registered
+    build_features: Any = None  # (backbone name, input shape) -> torch module; see BuildContext.build_features
 
     def as_dict(self) -> dict[str, Any]:
         """Every key with its value: what is saved with the run and logged as params."""
@@ -325,6 +329,10 @@ def resolve(
         fields.append(ConfigField(key, typed, type_name(annotation), field.metadata.get("doc", ""), source,
                                   owner))
 
+    for key, (field, _, _) in known.items():
+        kind = field.metadata.get("plugin_kind")
+        if kind and values[key] is not None:
+            _check_plugin_reference(registry, key, values[key], kind)
     runner = RunnerConfig(**{f.name: values[f.name] for f, _ in runner_fields})
     try:
         params = plugin.spec.config(**{f.name: values[f.name] for f, _ in plugin_fields})
@@ -335,7 +343,8 @@ def resolve(
         problem = plugin.spec.check_config(params, target_spec)
         if problem:
             raise ConfigError(f"plugin {plugin.name!r} on {target}: {problem}")
-    return ResolvedConfig(plugin, runner, params, target, preset.name if preset else None, fields, target_spec)
+    return ResolvedConfig(plugin, runner, params, target, preset.name if preset else None, fields, target_spec,
+                          partial(build_features, registry))
 
 
 def _check_target(registry: Registry, plugin: PluginInfo, target: str) -> None:
@@ -350,6 +359,22 @@ def _check_target(registry: Registry, plugin: PluginInfo, target: str) -> None:
         fits = registry.plugins_for(plugin.spec.kind, target)
         raise ConfigError(f"plugin {plugin.name!r} cannot train on {target}: {reason}; "
                           f"{plugin.spec.kind}s that fit: {', '.join(fits) or 'none installed'}")
+
+
+def _check_plugin_reference(registry: Registry, key: str, name: Any, kind: str) -> None:
+    usable = sorted(n for n, info in registry.plugins.items() if info.spec.kind == kind and info.spec.features)
+    if name not in usable:
+        raise ConfigError(f"{key}={name}: not an installed {kind} plugin{closest(str(name), usable)}; "
+                          f"valid: {', '.join(usable) or 'none installed'}")
+
+
+def build_features(registry: Registry, name: str, input_shape: tuple[int, ...]) -> Any:
+    """The features module of backbone plugin ``name`` with its default config."""
+    import importlib
+
+    spec = registry.plugin(name).spec
+    module_name, _, attr = str(spec.features).partition(":")
+    return getattr(importlib.import_module(module_name), attr)(tuple(input_shape), spec.config())
 
 
 def _default(field: dataclasses.Field) -> Any:

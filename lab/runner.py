@@ -121,7 +121,8 @@ def build_context(config: ResolvedConfig, device: str, **extra: Any) -> BuildCon
     """What the plugin's factory receives; datasets are handed over as a loader, not loaded here."""
     dataset = config.target_spec if isinstance(config.target_spec, DatasetSpec) else None
     return BuildContext(config=config.params, runner=config.runner, target=config.target, device=device,
-                        dataset=dataset, load_dataset=partial(load_dataset, dataset) if dataset else None, **extra)
+                        dataset=dataset, load_dataset=partial(load_dataset, dataset) if dataset else None,
+                        build_features=config.build_features, **extra)
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:

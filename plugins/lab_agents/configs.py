@@ -46,6 +46,8 @@ class AgentConfig:
     n_envs: int = option(1, "Parallel training envs (vectorised in one process).", min=1)
     normalize: bool = option(False, "Normalise observations and rewards with running statistics.")
     gif: bool = option(True, "Log a GIF of the best model playing one episode.")
+    backbone: str | None = option(None, "A backbone plugin (mlp, transformer, ...) as the features extractor; "
+                                  "net_arch layers follow it. null = SB3's default.", plugin_kind="backbone")
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
 
@@ -41,7 +43,7 @@ ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU
                "gelu": torch.nn.GELU, "silu": torch.nn.SiLU}
 # Keys of lab's configs that are not SB3 constructor arguments: consumed by _algorithm_kwargs or by the envs.
 LAB_ONLY_KEYS = {"lr", "lr_schedule", "net_arch", "activation", "n_envs", "normalize", "gif", "clip_schedule",
-                 "log_std_init", "ortho_init", "action_noise", "noise_std"}
+                 "log_std_init", "ortho_init", "action_noise", "noise_std", "backbone"}
 MAX_EVAL_ENVS = 10
 LOG_INTERVAL_ON_POLICY = 1  # rollouts between SB3 log dumps
 WEIGHTS_FILE = "policy.safetensors"
@@ -71,6 +73,13 @@ class SB3Agent:
         action_space = self.env.action_space
         if getattr(self.config, "action_noise", "none") != "none":
             kwargs["action_noise"] = action_noise(self.config, action_space)
+        if self.config.backbone:
+            assert context.build_features is not None
+            shape = self.env.observation_space.shape
+            # A factory, not a module: actor, critics and target networks each need their own weights.
+            make = partial(context.build_features, self.config.backbone, shape)
+            kwargs["policy_kwargs"].update(features_extractor_class=BackboneExtractor,
+                                           features_extractor_kwargs={"make_module": make})
         self.model = self.algorithm("MlpPolicy", self.env, seed=self.seed, device=self.device, verbose=0,
                                     **kwargs)
         self.model.set_logger(Logger(folder=None, output_formats=[MetricsWriter(context.log_metrics)]))
@@ -173,6 +182,18 @@ def restore_normalize_stats(env: VecNormalize, stats: Mapping[str, np.ndarray]) 
 
 
 # ---------------------------------------------------------------------------------------- SB3 glue
+
+
+class BackboneExtractor(BaseFeaturesExtractor):
+    """A lab backbone plugin as SB3's features extractor."""
+
+    def __init__(self, observation_space: gymnasium.Space, make_module: Callable[[], torch.nn.Module]) -> None:
+        module = make_module()
+        super().__init__(observation_space, features_dim=module.out_features)
+        self.module = module
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.module(observations.float())
 
 
 class RunnerCallback(BaseCallback):

@@ -17,9 +17,9 @@ BACKBONES: dict[str, tuple[type, str]] = {
     "perceptron": (configs.PerceptronConfig, "Single-layer perceptron: one linear layer, sigmoid or step output"),
     "mlp": (configs.MLPConfig, "Multilayer perceptron on the flattened input"),
     "cnn": (configs.CNNConfig, "Convolutional network (conv + max pooling) for image-shaped inputs"),
-    "rnn": (configs.RecurrentConfig, "Elman recurrent network over sequences"),
-    "lstm": (configs.RecurrentConfig, "Long short-term memory network over sequences"),
-    "gru": (configs.RecurrentConfig, "Gated recurrent unit network over sequences"),
+    "rnn": (configs.RNNConfig, "Elman recurrent network over sequences"),
+    "lstm": (configs.LSTMConfig, "Long short-term memory network over sequences"),
+    "gru": (configs.GRUConfig, "Gated recurrent unit network over sequences"),
     "transformer": (configs.TransformerConfig, "Self-attention encoder with positional encoding over sequences"),
 }
 SEQUENCE_MODELS = {"rnn", "lstm", "gru", "transformer"}
@@ -86,6 +86,7 @@ def register_plugins(register: Callable[[Plugin], None]) -> None:
             kind="backbone",
             config=config,
             factory="lab_backbones.supervised:build",
+            features="lab_backbones.networks:features",
             description=description,
             presets=partial(preset_for, name),
             check_config=partial(check_config, name),

@@ -76,6 +76,21 @@ class RecurrentConfig(TrainConfig):
 
 
 @dataclass
+class RNNConfig(RecurrentConfig):
+    """Elman RNN."""
+
+
+@dataclass
+class LSTMConfig(RecurrentConfig):
+    """Long short-term memory."""
+
+
+@dataclass
+class GRUConfig(RecurrentConfig):
+    """Gated recurrent unit."""
+
+
+@dataclass
 class TransformerConfig(TrainConfig):
     """A self-attention encoder with learned positional encodings; mean-pooled features."""
 

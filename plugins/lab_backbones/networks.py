@@ -7,7 +7,16 @@ import math
 import torch
 from torch import nn
 
-from lab_backbones.configs import CNNConfig, MLPConfig, PerceptronConfig, RecurrentConfig, TransformerConfig
+from lab_backbones.configs import (
+    CNNConfig,
+    GRUConfig,
+    LSTMConfig,
+    MLPConfig,
+    PerceptronConfig,
+    RecurrentConfig,
+    RNNConfig,
+    TransformerConfig,
+)
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "elu": nn.ELU,
                "leaky_relu": nn.LeakyReLU}
@@ -130,3 +139,31 @@ def build_features(kind: str, input_shape: tuple[int, ...], config: object) -> F
     if kind == "transformer":
         return Transformer(input_shape, config)  # type: ignore[arg-type]
     raise ValueError(f"unknown backbone {kind!r}")
+
+
+class _VectorAsSequence(Features):
+    """Lets a sequence model read a flat vector (e.g. CartPole's 4 numbers) as a sequence of scalars."""
+
+    def __init__(self, inner: Features) -> None:
+        super().__init__()
+        self.inner = inner
+        self.out_features = inner.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.unsqueeze(-1))
+
+
+def features(input_shape: tuple[int, ...], config: object) -> Features:
+    """A backbone for an agent's observations: the ``features`` factory of every backbone plugin (the config's
+    class says which backbone)."""
+    kind = KIND_OF_CONFIG[type(config)]
+    if kind == "cnn" and len(input_shape) != 3:
+        raise ValueError(f"backbone=cnn needs image observations (channels, height, width), got {input_shape}")
+    if kind in SEQUENCE_KINDS and len(input_shape) == 1:
+        return _VectorAsSequence(build_features(kind, (input_shape[0], 1), config))
+    return build_features(kind, input_shape, config)
+
+
+SEQUENCE_KINDS = ("rnn", "lstm", "gru", "transformer")
+KIND_OF_CONFIG = {PerceptronConfig: "perceptron", MLPConfig: "mlp", CNNConfig: "cnn", RNNConfig: "rnn",
+                  LSTMConfig: "lstm", GRUConfig: "gru", TransformerConfig: "transformer"}

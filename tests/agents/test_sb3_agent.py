@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab.api import BuildContext
 from lab.config import resolve
 from lab.registry import load_registry, make_plugin_manager
+from lab.runner import build_context
 
 ALGOS_ENVS = [("dqn", "CartPole"), ("ppo", "CartPole"), ("a2c", "Acrobot"), ("sac", "Pendulum"),
               ("td3", "Pendulum"), ("ddpg", "Pendulum"), ("ppo", "MountainCarContinuous")]
@@ -22,9 +22,7 @@ def registry():
 
 def build(registry, plugin: str, env: str, seed: int, training: bool = True, **keys):
     config = resolve(registry, {"plugin": plugin, "env": env, "seed": seed, "eval_episodes": 2, **keys})
-    context = BuildContext(config=config.params, runner=config.runner, target=config.target, device="cpu",
-                           training=training)
-    return config.plugin.build(context)
+    return config.plugin.build(build_context(config, "cpu", training=training))
 
 
 @pytest.mark.parametrize(("plugin", "env"), ALGOS_ENVS)
@@ -65,3 +63,32 @@ def test_presets_map_onto_sb3_arguments(registry):
     td3 = build(registry, "td3", "Pendulum", seed=0)
     assert td3.model.action_noise is not None and td3.model.learning_starts == 10_000
     assert td3.target_score is None and dqn.target_score == 475
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "transformer", "gru"])
+def test_a_backbone_plugin_is_the_agents_features_extractor(registry, tmp_path: Path, backbone):
+    agent = build(registry, "ppo", "CartPole", seed=0, backbone=backbone)
+    assert type(agent.model.policy.features_extractor.module).__module__ == "lab_backbones.networks"
+    agent.train(256, lambda step: True)
+    agent.save(tmp_path / "model")
+    fresh = build(registry, "ppo", "CartPole", seed=1, backbone=backbone, training=False)
+    fresh.load(tmp_path / "model")
+    observations = np.stack([agent.env.observation_space.sample() for _ in range(8)])
+    np.testing.assert_array_equal(fresh.model.predict(observations, deterministic=True)[0],
+                                  agent.model.predict(observations, deterministic=True)[0])
+
+
+def test_off_policy_networks_get_their_own_backbone_weights(registry):
+    agent = build(registry, "sac", "Pendulum", seed=0, backbone="mlp")
+    policy = agent.model.policy
+    modules = [policy.actor.features_extractor.module, policy.critic.features_extractor.module,
+               policy.critic_target.features_extractor.module]
+    assert len({id(m) for m in modules}) == 3
+
+
+def test_unknown_backbone_is_refused_with_the_closest_name(registry):
+    from lab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"backbone=transfomer: not an installed backbone plugin \(did you mean "
+                                          r"'transformer'\?\)"):
+        resolve(registry, {"plugin": "ppo", "env": "CartPole", "backbone": "transfomer"})
