@@ -109,7 +109,7 @@ class DatasetSpec:
     shape: tuple[int, ...]
     """Shape of one input example, e.g. ``(1, 8, 8)`` for an image, ``(8, 8)`` for 8 steps of 8 features."""
     size: int
-    """Number of examples over all splits."""
+    """Number of examples over all splits (characters for text; 0 when only loading can tell)."""
     loader: str
     """``"package.module:callable"``: called with no arguments, returns a :class:`Dataset`. Imported only
     when a run needs the data."""
@@ -133,6 +133,8 @@ class Dataset:
     split_seed: int
     """The seed that made the splits; logged with every run that uses them."""
     classes: int | None = None
+    vocabulary: list[str] | None = None
+    """Text datasets: the symbol of each token id (the x arrays hold ids)."""
 
 
 class StepCallback(Protocol):

@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   lab run config=my_experiment.yaml seed=1
   lab show plugin=ppo env=LunarLander
   lab eval run=<run id> episodes=20
+  lab sample run=<run id> prompt="def " n=400
   lab plugins --json
   lab data
   lab ui
@@ -69,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="evaluate a run's best model: run=ID [episodes=N] [device=D]")
     evaluate.add_argument("overrides", nargs="*", metavar="key=value")
     evaluate.set_defaults(handler=cmd_eval)
+
+    sample = commands.add_parser("sample", help="draw from a logged model: run=ID [prompt=TEXT] [n=400] "
+                                                "[temperature=0.8] [seed=0]")
+    sample.add_argument("overrides", nargs="*", metavar="key=value")
+    sample.set_defaults(handler=cmd_sample)
 
     ui = commands.add_parser("ui", help="open the MLflow UI on the tracking store")
     ui.add_argument("--port", type=int, default=5000)
@@ -215,7 +221,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     _print_table([{**row, "shape": "x".join(map(str, row["shape"])), "classes": str(row["classes"] or "-"),
-                   "size": f"{row['size']:,}"} for row in rows],
+                   "size": f"{row['size']:,}" if row["size"] else "-"} for row in rows],
                  ("name", "task", "shape", "classes", "size", "package", "description"))
     return 0
 
@@ -248,6 +254,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
           f"(run {result['run_id']}, {result['model']} model; logged best: {result['logged_best']})")
     if result["test"]:
         print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in result["test"].items()))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from lab.config import parse_overrides
+    from lab.evaluate import sample_run
+
+    options = parse_overrides(args.overrides)
+    valid = {"run", "prompt", "n", "temperature", "seed", "device"}
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} for lab sample; valid keys: {', '.join(sorted(valid))}")
+    if "run" not in options:
+        raise ConfigError("missing run=<run id>: the MLflow run to sample from (see `lab ui`)")
+    prompt = str(options.get("prompt", ""))
+    print(prompt + sample_run(_registry(), options))
     return 0
 
 

@@ -27,6 +27,8 @@ SEQUENCE_MODELS = {"rnn", "lstm", "gru", "transformer"}
 # Per built-in dataset: training epochs and the size of its 70% train split; one evaluation per epoch.
 EPOCHS = {"digits": (100, 1257), "digits_rows": (100, 1257), "moons": (60, 700), "circles": (60, 700),
           "sine": (40, 1400)}
+# Text: characters predicted in training, one evaluation per million (about 2 minutes for the transformer here).
+TEXT_PRESETS = {"pydocs": {"steps": 16_000_000, "eval_every": 1_000_000, "lr": 2e-3}}
 # Tuned by hand on the validation split (bench/backbones.py reports the test split).
 PRESET_KEYS: dict[tuple[str, str], dict[str, Any]] = {
     ("perceptron", "digits"): {"lr": 0.01, "lr_schedule": "constant", "weight_decay": 1e-4},
@@ -39,6 +41,8 @@ PRESET_KEYS: dict[tuple[str, str], dict[str, Any]] = {
 
 
 def preset_for(plugin: str, dataset: str) -> Preset | None:
+    if dataset in TEXT_PRESETS and plugin in SEQUENCE_MODELS:
+        return Preset(f"lab:{plugin}/{dataset}", TEXT_PRESETS[dataset], "character language model")
     if dataset not in EPOCHS:
         return None
     epochs, train = EPOCHS[dataset]
@@ -51,7 +55,13 @@ def check_config(plugin: str, config: Any, spec: Any) -> str | None:
     if not isinstance(spec, DatasetSpec):
         return None
     if spec.task == "text":
-        return "text datasets need a language-model head, which this plugin does not have"
+        if plugin not in SEQUENCE_MODELS:
+            return f"text is modelled by sequence models ({', '.join(sorted(SEQUENCE_MODELS))}), not {plugin}"
+        if getattr(config, "bidirectional", False):
+            return "a language model predicts the next character: it cannot read backwards (bidirectional=false)"
+        if config.loss not in ("auto", "cross_entropy"):
+            return f"language models are trained with cross_entropy, not loss={config.loss}"
+        return None
     shape, loss = tuple(spec.shape), config.loss
     if plugin == "cnn" and len(shape) != 3:
         return f"cnn needs image-shaped inputs (channels, height, width); {spec.name} has shape {shape}"

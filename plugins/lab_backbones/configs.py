@@ -72,7 +72,8 @@ class RecurrentConfig(TrainConfig):
 
     hidden: int = option(128, "Hidden state size.", min=1)
     layers: int = option(1, "Stacked recurrent layers.", min=1)
-    bidirectional: bool = option(False, "Also read the sequence backwards.")
+    bidirectional: bool = option(False, "Also read the sequence backwards (not for text).")
+    context: int = option(128, "Characters of context per training window (text datasets).", min=2)
 
 
 @dataclass
@@ -99,6 +100,7 @@ class TransformerConfig(TrainConfig):
     heads: int = option(4, "Attention heads (must divide d_model).", min=1)
     layers: int = option(2, "Encoder layers.", min=1)
     ff: int = option(128, "Hidden size of each feed-forward block.", min=1)
+    context: int = option(128, "Characters of context per training window (text datasets, causal).", min=2)
 
     def __post_init__(self) -> None:
         if self.d_model % self.heads:

@@ -17,14 +17,17 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from lab.api import BuildContext, StepCallback
+from lab_backbones.language import LanguageModel
 from lab_backbones.networks import build_features
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "backbone.json"
 
 
-def build(context: BuildContext) -> SupervisedModel:
-    """The plugin factory of every backbone."""
+def build(context: BuildContext) -> SupervisedModel | LanguageModel:
+    """The plugin factory of every backbone: a language model on text, else a classifier or regressor."""
+    if context.dataset is not None and context.dataset.task == "text":
+        return LanguageModel(context)
     return SupervisedModel(context)
 
 

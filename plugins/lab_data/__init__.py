@@ -21,6 +21,8 @@ DATASETS = (
                 "a circle inside a circle in 2-D (scikit-learn make_circles, noise 0.1, factor 0.5)", classes=2),
     DatasetSpec("sine", "regression", (32, 1), 2000, "lab_data.loaders:sine",
                 "next-step forecasting of noisy sines: 32 past values -> the next one"),
+    DatasetSpec("pydocs", "text", (1,), 0, "lab_data.text:pydocs",
+                "characters of the docstrings of this Python's standard library (read with ast, never imported)"),
 )
 
 
