@@ -8,6 +8,7 @@ solved, the progress bar, the run summary, and the MLflow run with the right fin
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import signal
 import tempfile
@@ -117,12 +118,35 @@ def run(config: ResolvedConfig) -> RunResult:
         signal.signal(signal.SIGTERM, previous_sigterm)
 
 
-def build_context(config: ResolvedConfig, device: str, **extra: Any) -> BuildContext:
-    """What the plugin's factory receives; datasets are handed over as a loader, not loaded here."""
+def build_context(config: ResolvedConfig, device: str, tracker: RemoteTracker | None = None,
+                  **extra: Any) -> BuildContext:
+    """What the plugin's factory receives; datasets are handed over as a loader (recorded in the run when a
+    tracker is given), not loaded here."""
     dataset = config.target_spec if isinstance(config.target_spec, DatasetSpec) else None
+    loader = None
+    if dataset is not None:
+        loader = partial(_load_and_record, dataset, tracker) if tracker else partial(load_dataset, dataset)
     return BuildContext(config=config.params, runner=config.runner, target=config.target, device=device,
-                        dataset=dataset, load_dataset=partial(load_dataset, dataset) if dataset else None,
-                        build_features=config.build_features, **extra)
+                        dataset=dataset, load_dataset=loader, build_features=config.build_features, **extra)
+
+
+def _load_and_record(spec: DatasetSpec, tracker: RemoteTracker) -> Any:
+    """Load a dataset and record it as the run's dataset input: digest of its splits, sizes, split seed."""
+    import hashlib
+
+    import numpy as np
+
+    data = load_dataset(spec)
+    digest = hashlib.sha256()
+    sizes = {}
+    for split in ("train", "val", "test"):
+        x = np.ascontiguousarray(getattr(data, f"x_{split}"))
+        digest.update(x.tobytes())
+        sizes[split] = len(x)
+    profile = {"splits": sizes, "split_seed": data.split_seed, "task": spec.task, "shape": list(spec.shape)}
+    tracker.log_dataset(spec.name, digest.hexdigest()[:16], spec.loader, json.dumps(profile))
+    tracker.set_tags({"lab.data.split_seed": str(data.split_seed), "lab.data.digest": digest.hexdigest()[:16]})
+    return data
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
@@ -155,7 +179,7 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
     tracker.log_text(yaml.safe_dump(config.as_dict(), sort_keys=False), CONFIG_ARTIFACT)
     loop: TrainingLoop | None = None
     try:
-        context = build_context(config, device, log_metrics=tracker.log_metrics)
+        context = build_context(config, device, tracker, log_metrics=tracker.log_metrics)
         model: Model = config.plugin.build(context)
         loop = TrainingLoop(config, model, tracker, workdir)
         with ProgressBar(config.runner.steps, enabled=config.runner.progress) as bar:

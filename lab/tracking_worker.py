@@ -120,6 +120,9 @@ class RemoteTracker:
     def log_text(self, text: str, artifact_file: str) -> None:
         self._send("text", text=text, artifact_file=artifact_file)
 
+    def log_dataset(self, name: str, digest: str, source: str, profile: str) -> None:
+        self._send("dataset", name=name, digest=digest, source=source, profile=profile)
+
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.flush()
         self._call("artifact", path=str(path), artifact_path=artifact_path)
@@ -214,6 +217,8 @@ def _apply(tracker: Any, op: str, request: dict[str, Any]) -> None:
         tracker.set_tags(request["tags"])
     elif op == "metrics":
         tracker.log_metric_rows(request["metrics"])
+    elif op == "dataset":
+        tracker.log_dataset(request["name"], request["digest"], request["source"], request["profile"])
     elif op == "text":
         tracker.log_text(request["text"], request["artifact_file"])
     elif op == "artifact":

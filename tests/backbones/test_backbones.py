@@ -54,6 +54,9 @@ def test_backbone_trains_end_to_end(lab, runs, tracked, plugin, data):
     assert {"config.yaml", "model/best/model.safetensors", "model/final/model.safetensors", "learning_curve.png",
             picture} <= artifacts(run)
     assert "test (best model)" in result.out
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == data and '"split_seed": 0' in dataset_input.dataset.profile
+    assert run.data.tags["lab.data.split_seed"] == "0"
 
 
 @pytest.mark.parametrize(("keys", "message"), [
