@@ -13,7 +13,7 @@ from lab.config import resolve
 from lab.errors import ConfigError
 from lab.registry import load_registry, make_plugin_manager
 
-BUILTIN = {"digits", "digits_rows", "moons", "circles", "sine"}
+BUILTIN = {"digits", "digits_rows", "moons", "circles", "sine", "goog"}
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +80,12 @@ def test_a_third_party_dataset_registers_with_provenance():
     assert (spec.task, package, version) == ("regression", "lab-more-data", "0.1")
     assert "bad" not in registry.datasets
     assert any("task 'clustering'" in problem for problem in registry.problems)
+
+
+def test_goog_is_split_in_time_order(registry):
+    data = registry.load_dataset("goog")
+    # Window i+1 is window i moved on by one day: seen from its new last day, it is the old window shifted by
+    # one minus the day's move. True across train -> val -> test only if the splits follow each other in time.
+    for before, target, after in ((data.x_train, data.y_train, data.x_val), (data.x_val, data.y_val, data.x_test)):
+        np.testing.assert_allclose(after[0, :-1, 0], before[-1, 1:, 0] - target[-1], atol=1e-5)
+    assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 1015

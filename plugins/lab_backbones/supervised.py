@@ -184,7 +184,11 @@ class SupervisedModel:
         return self.metrics("val")
 
     def test(self) -> dict[str, float]:
-        return {key: value for key, value in self.metrics("test").items() if key != "score"}
+        result = {key: value for key, value in self.metrics("test").items() if key != "score"}
+        if not self.classes:  # what predicting the training mean would score: the bar a regressor must clear
+            mean = self.splits["train"][1].mean()
+            result["mean_baseline_mse"] = float(((self.splits["test"][1] - mean) ** 2).mean())
+        return result
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class indices or values for a batch of inputs."""

@@ -21,6 +21,9 @@ DATASETS = (
                 "a circle inside a circle in 2-D (scikit-learn make_circles, noise 0.1, factor 0.5)", classes=2),
     DatasetSpec("sine", "regression", (32, 1), 2000, "lab_data.loaders:sine",
                 "next-step forecasting of noisy sines: 32 past values -> the next one"),
+    DatasetSpec("goog", "regression", (32, 1), 1015, "lab_data.loaders:goog",
+                "a real series: Google's daily prices 2004-2008 (matplotlib sample data), next-day log return x10, "
+                "split in time order"),
     DatasetSpec("pydocs", "text", (1,), 0, "lab_data.text:pydocs",
                 "characters of the docstrings of this Python's standard library (read with ast, never imported)"),
 )

@@ -67,3 +67,21 @@ def sine(windows: int = 2000, length: int = 32) -> Dataset:
     series = amplitude * np.sin(2 * np.pi * frequency * t + phase) + rng.normal(0, 0.05, size=(windows, length + 1))
     series = series.astype(np.float32)
     return split("sine", series[:, :length, None], series[:, length], classes=None)
+
+
+def goog(length: int = 32) -> Dataset:
+    """Google's daily adjusted closes, 2004-08-19 to 2008-10-14 (matplotlib's sample data): from 32 days of log
+    prices relative to the last one, predict the next day's log return. Split in time order, not shuffled:
+    the model is tested on the most recent 15%, as a forecaster would be."""
+    import matplotlib.cbook
+
+    prices = matplotlib.cbook.get_sample_data("goog.npz")["price_data"]["adj_close"].astype(np.float64)
+    log_prices = np.log(prices)
+    windows = np.lib.stride_tricks.sliding_window_view(log_prices, length + 1)
+    relative = windows - windows[:, length - 1 : length]  # each window seen from its last day
+    x = (relative[:, :length, None] * 10).astype(np.float32)  # scaled: daily moves are a few percent
+    y = (relative[:, length] * 10).astype(np.float32)
+    train_end = int(len(x) * (1 - VALIDATION - TEST))
+    val_end = int(len(x) * (1 - TEST))
+    return Dataset("goog", x[:train_end], y[:train_end], x[train_end:val_end], y[train_end:val_end],
+                   x[val_end:], y[val_end:], split_seed=SPLIT_SEED)
