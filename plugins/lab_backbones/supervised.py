@@ -108,17 +108,22 @@ class SupervisedModel:
         self.net.train()
         while self.examples < budget:
             order = torch.randperm(len(x), generator=self.generator).to(self.device)
-            losses = []
+            losses, correct, seen = [], 0, 0
             for start in range(0, len(x), batch):
                 index = order[start:start + batch][: budget - self.examples]
                 self._schedule(budget)
-                losses.append(self._update(x[index], y[index]))
+                loss, right = self._update(x[index], y[index])
+                losses.append(loss)
+                correct, seen = correct + right, seen + len(index)
                 self.examples += len(index)
                 if not on_step(self.examples):
                     return
                 if self.examples >= budget:
                     break
-            self.log_metrics({"train/loss": float(np.mean(losses))}, self.examples)
+            epoch = {"train/loss": float(np.mean(losses))}
+            if self.classes:
+                epoch["train/accuracy"] = correct / seen  # on the (augmented) batches as they were trained
+            self.log_metrics(epoch, self.examples)
 
     def _schedule(self, budget: int) -> None:
         if self.optimizer is None or self.config.lr_schedule == "constant":
@@ -127,16 +132,19 @@ class SupervisedModel:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def _update(self, x: torch.Tensor, y: torch.Tensor) -> float:
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        """One step on a batch: (loss, correctly classified examples before the step)."""
         if self.perceptron_rule:
             return self._perceptron_update(x, y)
         if getattr(self.config, "shift", 0):
             x = self._shifted(x, self.config.shift)
-        loss = self._loss(self.net(x), y)
+        output = self.net(x)
+        loss = self._loss(output, y)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return float(loss.detach())
+        right = int((self._predict_classes(output.detach()) == y).sum()) if self.classes else 0
+        return float(loss.detach()), right
 
     def _shifted(self, images: torch.Tensor, most: int) -> torch.Tensor:
         """Each image moved by a random offset of up to ``most`` pixels in x and y, zeros coming in."""
@@ -148,9 +156,9 @@ class SupervisedModel:
         return moved.view_as(images)
 
     @torch.no_grad()
-    def _perceptron_update(self, x: torch.Tensor, y: torch.Tensor) -> float:
+    def _perceptron_update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
         """Rosenblatt's rule, multiclass: on a mistake, move the true class's weights towards x and the
-        predicted class's away from it. Returns the error rate of the batch before the update."""
+        predicted class's away from it. Returns (error rate, correct examples) of the batch before the update."""
         linear: nn.Linear = self.net[1]
         flat = self.net[0](x)
         predicted = linear(flat).argmax(dim=1)
@@ -161,7 +169,7 @@ class SupervisedModel:
             linear.weight.index_add_(0, predicted[wrong], -step * flat[wrong])
             linear.bias.index_add_(0, y[wrong], torch.full((int(wrong.sum()),), step))
             linear.bias.index_add_(0, predicted[wrong], torch.full((int(wrong.sum()),), -step))
-        return float(wrong.float().mean())
+        return float(wrong.float().mean()), int((~wrong).sum())
 
     @torch.no_grad()
     def metrics(self, split: str) -> dict[str, float]:

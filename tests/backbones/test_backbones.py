@@ -53,6 +53,8 @@ def test_backbone_trains_end_to_end(lab, runs, tracked, plugin, data):
     assert ("test/mse" if data == "sine" else "test/accuracy") in metrics
     if data == "sine":
         assert metrics["test/mse"] < metrics["test/mean_baseline_mse"], "learns more than the mean"
+    else:
+        assert {"train/accuracy", "eval/accuracy", "eval/loss"} <= set(metrics)
     assert {"config.yaml", "model/best/model.safetensors", "model/final/model.safetensors", "learning_curve.png",
             picture} <= artifacts(run)
     assert "test (best model)" in result.out
