@@ -35,18 +35,24 @@ SB3 = [sys.executable, str(Path(__file__).with_name("sb3_ppo_cartpole.py"))]
 WARM_UP = "import lab.tracking, stable_baselines3; lab.tracking.client()"
 
 
+def timed(side: str, command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Run one side as a subprocess; (wall seconds, stdout)."""
+    started = time.perf_counter()
+    run = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
+    wall = time.perf_counter() - started
+    if run.returncode != 0:
+        raise RuntimeError(f"{side} failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
+    return wall, run.stdout
+
+
 def run_lab(seed: int, steps: int, eval_every: int, store: Path, extra: list[str]) -> dict:
     environment = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
     command = [*LAB, "run", "plugin=ppo", "env=CartPole", f"seed={seed}", f"steps={steps}",
                f"eval_every={eval_every}", "eval_episodes=20", "stop_when_solved=false", "progress=false",
                *extra]
-    started = time.perf_counter()
-    run = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=store)
-    wall = time.perf_counter() - started
-    if run.returncode != 0:
-        raise RuntimeError(f"lab run failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
-    best = re.search(r"best mean_return: (\S+) at step ([\d,]+)", run.stdout)
-    done = re.search(r"in [\d.]+ s, ([\d,]+) steps", run.stdout)
+    wall, out = timed("lab run", command, store, environment)
+    best = re.search(r"best mean_return: (\S+) at step ([\d,]+)", out)
+    done = re.search(r"in [\d.]+ s, ([\d,]+) steps", out)
     return {"side": "lab", "wall_s": wall, "best": float(best.group(1)) if best else None,
             "best_step": int(best.group(2).replace(",", "")) if best else None,
             "steps": int(done.group(1).replace(",", "")) if done else None}
@@ -54,13 +60,9 @@ def run_lab(seed: int, steps: int, eval_every: int, store: Path, extra: list[str
 
 def run_sb3(seed: int, steps: int, eval_every: int, cwd: Path) -> dict:
     command = [*SB3, "--seed", str(seed), "--steps", str(steps), "--eval-every", str(eval_every)]
-    started = time.perf_counter()
-    run = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
-    wall = time.perf_counter() - started
-    if run.returncode != 0:
-        raise RuntimeError(f"sb3 script failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
-    best = re.search(r"best mean_reward: (\S+) at step (\S+)", run.stdout)
-    done = re.search(r"steps: (\d+)", run.stdout)
+    wall, out = timed("sb3 script", command, cwd)
+    best = re.search(r"best mean_reward: (\S+) at step (\S+)", out)
+    done = re.search(r"steps: (\d+)", out)
     return {"side": "sb3", "wall_s": wall, "best": float(best.group(1)) if best else None,
             "best_step": int(best.group(2)) if best and best.group(2).isdigit() else None,
             "steps": int(done.group(1)) if done else None}

@@ -39,16 +39,21 @@ class Flatten(Features):
         return x.flatten(1)
 
 
+def dense_layers(width: int, sizes: list[int], config: object) -> tuple[list[nn.Module], int]:
+    """Linear + activation + dropout per size; returns the layers and the final width."""
+    layers: list[nn.Module] = []
+    for size in sizes:
+        layers += [nn.Linear(width, size), ACTIVATIONS[config.activation](),  # type: ignore[attr-defined]
+                   nn.Dropout(config.dropout)]  # type: ignore[attr-defined]
+        width = size
+    return layers, width
+
+
 class MLP(Features):
     def __init__(self, input_shape: tuple[int, ...], config: MLPConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = math.prod(input_shape)
-        for size in config.hidden:
-            layers += [nn.Linear(width, size), ACTIVATIONS[config.activation](), nn.Dropout(config.dropout)]
-            width = size
-        self.net = nn.Sequential(*layers)
-        self.out_features = width
+        dense, self.out_features = dense_layers(math.prod(input_shape), config.hidden, config)
+        self.net = nn.Sequential(nn.Flatten(), *dense)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -66,13 +71,8 @@ class CNN(Features):
                 layers.append(nn.MaxPool2d(2))
                 height, width = height // 2, width // 2
             channels = size
-        layers.append(nn.Flatten())
-        flat = channels * height * width
-        for size in config.hidden:
-            layers += [nn.Linear(flat, size), ACTIVATIONS[config.activation](), nn.Dropout(config.dropout)]
-            flat = size
-        self.net = nn.Sequential(*layers)
-        self.out_features = flat
+        dense, self.out_features = dense_layers(channels * height * width, config.hidden, config)
+        self.net = nn.Sequential(*layers, nn.Flatten(), *dense)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
