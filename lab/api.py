@@ -14,8 +14,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
-from lab.config import RunnerConfig, option
+from lab.config import RunnerConfig, option, positive_sizes, unit_fraction
 from lab.errors import ConfigError
+from lab.pictures import image_grid, scatter_plot
 
 __all__ = [
     "API_VERSION",
@@ -31,7 +32,11 @@ __all__ = [
     "RunnerConfig",
     "StepCallback",
     "hookimpl",
+    "image_grid",
     "option",
+    "positive_sizes",
+    "scatter_plot",
+    "unit_fraction",
 ]
 
 API_VERSION = 1
@@ -193,5 +198,12 @@ class Model(Protocol):
     def artifacts(self, directory: Path) -> list[Path]:
         """Write extra artifacts of the current model (e.g. a GIF of an episode); return their paths."""
 
-    # Optional: ``test(self) -> dict[str, float]``, metrics of the best model on held-out data. The runner
-    # calls it after loading the best weights and logs the result as ``test/<name>``.
+    # Optional methods the runner and CLI use when a model has them:
+    # - ``test(self) -> dict[str, float]``: metrics of the best model on held-out data. The runner calls it after
+    #   loading the best weights and logs the result as ``test/<name>``.
+    # - ``images(self) -> dict[str, ndarray]``: pictures of the current weights (RGB uint8, e.g. from
+    #   :func:`image_grid` or :func:`scatter_plot`). The runner logs each after every evaluation as an MLflow image
+    #   with the evaluation's step, so the UI shows them on a step slider.
+    # - ``generate(self, n: int, seed: int) -> ndarray``: ``n`` samples of a generator, the same for the same seed:
+    #   images (n, channels, height, width) in [0, 1] or points (n, dims). ``lab sample`` writes them as a PNG or .npy.
+    # - ``sample(self, prompt: str, n: int, temperature: float, seed: int) -> str``: a language model's text.

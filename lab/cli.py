@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   lab run config=my_experiment.yaml seed=1
   lab show plugin=ppo env=LunarLander
   lab eval run=<run id> episodes=20
+  lab sample run=<run id> n=64 out=samples.png
   lab sample run=<run id> prompt="def " n=400
   lab plugins --json
   lab data
@@ -71,8 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("overrides", nargs="*", metavar="key=value")
     evaluate.set_defaults(handler=cmd_eval)
 
-    sample = commands.add_parser("sample", help="draw from a logged model: run=ID [prompt=TEXT] [n=400] "
-                                                "[temperature=0.8] [seed=0]")
+    sample = commands.add_parser("sample", help="draw from a logged generator or language model: run=ID [n=N] "
+                                                "[seed=0] [out=samples.png|.npy|.txt] [prompt=TEXT] "
+                                                "[temperature=0.8] [plugin keys, e.g. inference_steps=20]")
     sample.add_argument("overrides", nargs="*", metavar="key=value")
     sample.set_defaults(handler=cmd_sample)
 
@@ -250,26 +252,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "run" not in options:
         raise ConfigError("missing run=<run id>: the MLflow run to evaluate (see `lab ui`)")
     result = evaluate_run(_registry(), options)
-    print(f"{result['score_key']}: {result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} episodes "
-          f"(run {result['run_id']}, {result['model']} model; logged best: {result['logged_best']})")
+    where = f"run {result['run_id']}, {result['model']} model; logged best: {result['logged_best']}"
+    if result["kind"] == "agent":
+        print(f"{result['score_key']}: {result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} "
+              f"episodes ({where})")
+    else:  # episodes do not apply: the score is measured on the validation split
+        print(f"{result['score_key']}: {result['mean']:.4g} on the validation split ({where})")
     if result["test"]:
         print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in result["test"].items()))
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from lab.config import parse_overrides
-    from lab.evaluate import sample_run
+    from lab.config import RUNNER_KEYS, parse_overrides
+    from lab.evaluate import SAMPLE_KEYS, sample_run
 
     options = parse_overrides(args.overrides)
-    valid = {"run", "prompt", "n", "temperature", "seed", "device"}
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} for lab sample; valid keys: {', '.join(sorted(valid))}")
+    misplaced = sorted(key for key in options if key in RUNNER_KEYS and key not in SAMPLE_KEYS)
+    if misplaced:  # other keys may be the run's plugin keys, checked against its config once it is loaded
+        raise ConfigError(f"{misplaced[0]}= does not apply to lab sample; valid keys: {', '.join(SAMPLE_KEYS)}, "
+                          "or a key of the run's plugin (e.g. inference_steps=20)")
     if "run" not in options:
         raise ConfigError("missing run=<run id>: the MLflow run to sample from (see `lab ui`)")
-    prompt = str(options.get("prompt", ""))
-    print(prompt + sample_run(_registry(), options))
+    print(sample_run(_registry(), options))
     return 0
 
 

@@ -30,6 +30,16 @@ if TYPE_CHECKING:
 SOURCES = ("default", "preset", "file", "cli")
 
 
+def positive_sizes(value: list[int]) -> str | None:
+    """An ``option(check=...)`` for layer sizes: a non-empty list of positive integers."""
+    return None if value and all(v > 0 for v in value) else "must be a non-empty list of positive sizes"
+
+
+def unit_fraction(value: float) -> str | None:
+    """An ``option(check=...)`` for rates such as dropout: in [0, 1)."""
+    return None if 0.0 <= value < 1.0 else "must be in [0, 1)"
+
+
 def option(
     default: Any,
     doc: str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,32 +72,99 @@ def evaluate_run(registry: Registry, options: Mapping[str, Any]) -> dict[str, An
     score_key = logged.config.plugin.spec.score
     best = logged.run.data.metrics.get("best/score")
     return {
-        "run_id": logged.run.info.run_id, "score_key": score_key, "mean": metrics[score_key],
+        "run_id": logged.run.info.run_id, "kind": logged.config.plugin.spec.kind, "score_key": score_key,
+        "mean": metrics[score_key],
         "std": metrics.get(score_key.replace("mean", "std"), 0.0), "episodes": episodes, "model": logged.which,
         "logged_best": "none" if best is None else f"{best:.2f}", "metrics": metrics, "test": test_metrics,
     }
 
 
+SAMPLE_KEYS = ("run", "n", "seed", "out", "device", "prompt", "temperature")
+"""``lab sample``'s own keys; any other key must be a key of the run's plugin (e.g. ``inference_steps``)."""
+SAMPLE_SUFFIXES = {"generator": (".png", ".npy"), "text": (".txt",)}
+
+
 def sample_run(registry: Registry, options: Mapping[str, Any]) -> str:
-    """Draw from run ``options['run']``'s model: ``prompt``, ``n``, ``temperature``, ``seed``."""
-    n = _positive_int(options, "n", 400)
+    """Draw from run ``options['run']``'s model and return what to print.
+
+    Generators (models with ``generate``) write ``n`` samples (default 64) to ``out`` (default samples.png: a
+    grid, or a scatter plot for 2-D points; ``.npy`` for the raw array). Language models (models with
+    ``sample``) continue ``prompt`` by ``n`` characters (default 400) at ``temperature``, printed or written
+    to ``out`` (.txt). The same seed gives the same samples. Plugin keys (``inference_steps=20``) override
+    the logged config."""
+    n = _positive_int(options, "n", 1) if "n" in options else None
+    seed = options.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed={seed}: expected an integer >= 0")
     temperature = options.get("temperature", 0.8)
     if isinstance(temperature, bool) or not isinstance(temperature, int | float) or temperature < 0:
         raise ConfigError(f"temperature={temperature}: expected a number >= 0")
-    prompt = options.get("prompt", "")
-    if not isinstance(prompt, str):
-        prompt = str(prompt)
-    overrides = {key: options[key] for key in ("device",) if key in options}
+    out = _output_path(options.get("out"))
+    overrides = {key: value for key, value in options.items() if key not in SAMPLE_KEYS or key == "device"}
     with logged_model(registry, str(options["run"]), overrides) as logged:
-        sample = getattr(logged.model, "sample", None)
-        if not callable(sample):
-            raise ConfigError(f"run {logged.run.info.run_id} ({logged.config.plugin.name} on "
-                              f"{logged.config.target}) has nothing to sample from: only language models and "
-                              "generators do")
+        model, what = logged.model, f"{logged.config.plugin.name} on {logged.config.target}"
+        if callable(getattr(model, "generate", None)):
+            for key in ("prompt", "temperature"):
+                if key in options:
+                    raise ConfigError(f"{key}= applies to language models; run {logged.run.info.run_id} is a {what}")
+            return _write_samples(model, n or 64, seed, out or Path("samples.png"), logged.run.info.run_id)
+        if not callable(getattr(model, "sample", None)):
+            raise ConfigError(f"run {logged.run.info.run_id} ({what}) has nothing to sample from: only language "
+                              "models and generators do")
+        if out is not None and out.suffix not in SAMPLE_SUFFIXES["text"]:
+            raise ConfigError(f"out={out}: a language model writes text; valid: a .txt file, or no out= to print")
+        prompt = str(options.get("prompt", ""))
         try:
-            return sample(prompt, n, temperature=float(temperature), seed=int(options.get("seed", 0)))
+            text = prompt + model.sample(prompt, n or 400, temperature=float(temperature), seed=seed)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+    if out is None:
+        return text
+    _write_atomically(out, lambda path: path.write_text(text))
+    return f"wrote {len(text) - len(prompt)} characters after the prompt to {out}"
+
+
+def _output_path(value: Any) -> Path | None:
+    """Check ``out=`` before any model is loaded: a known suffix in a folder that exists."""
+    if value is None:
+        return None
+    out = Path(str(value))
+    suffixes = sorted({s for group in SAMPLE_SUFFIXES.values() for s in group})
+    if out.suffix.lower() not in suffixes:
+        raise ConfigError(f"out={value}: unknown file type; valid: {', '.join(suffixes)}")
+    if not out.parent.is_dir():
+        raise ConfigError(f"out={value}: folder {out.parent} does not exist")
+    return out
+
+
+def _write_samples(model: Any, n: int, seed: int, out: Path, run_id: str) -> str:
+    import numpy as np
+
+    from lab.pictures import picture_of_samples, save_png
+
+    if out.suffix.lower() not in SAMPLE_SUFFIXES["generator"]:
+        raise ConfigError(f"out={out}: a generator writes .png (a picture) or .npy (the samples)")
+    samples = np.asarray(model.generate(n, seed))
+    if out.suffix.lower() == ".npy":
+        _write_atomically(out, lambda path: np.save(path, samples))
+    else:
+        reference = getattr(model, "reference_points", None)
+        picture = picture_of_samples(samples, reference() if callable(reference) else None)
+        _write_atomically(out, lambda path: save_png(picture, path))
+    shape = "x".join(map(str, samples.shape[1:]))
+    return f"wrote {n} samples ({shape} each) from run {run_id} (seed {seed}) to {out}"
+
+
+def _write_atomically(out: Path, write: Callable[[Path], Any]) -> None:
+    """Write through a temporary file in the same folder, renamed into place: never a half-written ``out``."""
+    import os
+
+    temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, out)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _download_model(mlflow_client: Any, run_id: str, directory: Path) -> tuple[Path, str]:

@@ -23,7 +23,7 @@ from lab.api import KINDS, DatasetSpec, EnvSpec, Plugin
 from lab.config import RUNNER_KEYS, closest
 from lab.errors import ConfigError
 
-BUILTIN_PLUGINS = ("lab_agents", "lab_backbones", "lab_data")
+BUILTIN_PLUGINS = ("lab_agents", "lab_backbones", "lab_data", "lab_generators")
 """Import names of the plugins that ship with lab (in ``plugins/``)."""
 
 DATASET_TASKS = ("classification", "regression", "text")

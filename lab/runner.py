@@ -26,6 +26,7 @@ from lab import __version__
 from lab.api import BuildContext, DatasetSpec, Model
 from lab.config import ResolvedConfig
 from lab.errors import ConfigError
+from lab.pictures import save_png
 from lab.progress import ProgressBar
 from lab.registry import load_dataset
 from lab.tracking import git_commit, host_tags
@@ -263,9 +264,22 @@ class TrainingLoop:
         self.solved = self.solved or (target is not None and score >= target)
         self.tracker.log_metrics({**{f"eval/{k}": v for k, v in metrics.items()}, "best/score": self.best_score},
                                  self.step)
+        self._log_images()
         self.tracker.flush()  # evaluations are rare: make them visible in the UI at once
         if self.bar is not None:
             self.bar.show(f"{self.score_key} {score:.4g}  best {self.best_score:.4g}")
+
+    def _log_images(self) -> None:
+        """The model's pictures of this evaluation (sample grids, say) as MLflow images at this step."""
+        images = getattr(self.model, "images", None)
+        if not callable(images):
+            return
+        directory = self.workdir / "images"
+        directory.mkdir(exist_ok=True)
+        for key, picture in images().items():
+            # The worker copies the file later, in order, before the run finishes: the name must stay unique.
+            path = save_png(picture, directory / f"{key}-{self.step}.png")
+            self.tracker.log_image(path, key, self.step)
 
     def finish(self) -> None:
         """Make sure there is a best model: evaluate the final weights if the budget ended before any

@@ -163,6 +163,13 @@ class Tracker:
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def log_image(self, path: Path, key: str, step: int) -> None:
+        """A picture at a training step: MLflow's time-stepped images, shown with a step slider in the UI."""
+        from PIL import Image
+
+        with Image.open(path) as image:
+            self.client.log_image(self.run_id, image.convert("RGB"), key=key, step=step)
+
     def log_dataset(self, name: str, digest: str, source: str, profile: str, context: str = "training") -> None:
         """Record a dataset as an MLflow dataset input of the run (shown in the UI's Datasets column)."""
         from mlflow.entities import Dataset, DatasetInput, InputTag

@@ -127,6 +127,10 @@ class RemoteTracker:
         self.flush()
         self._call("artifact", path=str(path), artifact_path=artifact_path)
 
+    def log_image(self, path: Path, key: str, step: int) -> None:
+        """Log a PNG as an MLflow image at ``step`` (the UI's step slider); the file must live until finish()."""
+        self._send("image", path=str(path), key=key, step=int(step))
+
     def log_learning_curve(self, evaluations: list[tuple[int, Mapping[str, float]]], score_key: str,
                            target: float | None) -> None:
         self.flush()
@@ -223,6 +227,8 @@ def _apply(tracker: Any, op: str, request: dict[str, Any]) -> None:
         tracker.log_text(request["text"], request["artifact_file"])
     elif op == "artifact":
         tracker.log_artifact(Path(request["path"]), request["artifact_path"])
+    elif op == "image":
+        tracker.log_image(Path(request["path"]), request["key"], request["step"])
     elif op == "curve":
         import tempfile
 

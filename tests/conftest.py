@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from lab import cli, registry
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Generators' metric classifiers are trained into a cache of this session, never the user's ~/.cache/lab."""
+    import os
+
+    directory = tmp_path_factory.mktemp("lab-cache")
+    previous = os.environ.get("LAB_CACHE_DIR")
+    os.environ["LAB_CACHE_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        del os.environ["LAB_CACHE_DIR"]
+    else:
+        os.environ["LAB_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from lab.config import resolve
 from lab.errors import ConfigError
 from lab.registry import load_registry, make_plugin_manager
 
-BUILTIN = {"digits", "digits_rows", "moons", "circles", "sine", "goog"}
+BUILTIN = {"digits", "digits_rows", "moons", "circles", "sine", "goog", "swiss_roll", "shapes"}
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ BACKBONES: dict[str, tuple[type, str]] = {
 SEQUENCE_MODELS = {"rnn", "lstm", "gru", "transformer"}
 
 # Per built-in dataset: training epochs and the size of its 70% train split; one evaluation per epoch.
-EPOCHS = {"digits": (100, 1257), "digits_rows": (100, 1257), "moons": (60, 700), "circles": (60, 700),
+EPOCHS = {"digits": (100, 1257), "digits_rows": (100, 1257), "moons": (15, 2800), "circles": (60, 700),
           "sine": (40, 1400), "goog": (40, 710)}
 # Text: characters predicted in training, one evaluation per million (about 2 minutes for the transformer here).
 TEXT_PRESETS = {"pydocs": {"steps": 16_000_000, "eval_every": 1_000_000, "lr": 2e-3}}

@@ -5,19 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lab.api import option
+from lab.api import option, positive_sizes, unit_fraction
 
 Activation = Literal["relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu"]
 Loss = Literal["auto", "cross_entropy", "bce", "mse"]
 Optimizer = Literal["gd", "sgd", "adam", "rmsprop"]
-
-
-def _sizes(value: list[int]) -> str | None:
-    return None if value and all(v > 0 for v in value) else "must be a non-empty list of positive sizes"
-
-
-def _fraction(value: float) -> str | None:
-    return None if 0.0 <= value < 1.0 else "must be in [0, 1)"
 
 
 @dataclass
@@ -33,7 +25,7 @@ class TrainConfig:
     loss: Loss = option("auto", "auto (cross_entropy for classes, mse for regression), cross_entropy, bce, mse.")
     one_hot: bool = option(False, "Train mse on one-hot class targets (needed for loss=mse on classes).")
     weight_decay: float = option(0.0, "L2 weight decay.", min=0.0)
-    dropout: float = option(0.0, "Dropout probability in the backbone.", check=_fraction)
+    dropout: float = option(0.0, "Dropout probability in the backbone.", check=unit_fraction)
     activation: Activation = option("relu", "Activation of the hidden layers (softmax belongs to the output).")
     shift: int = option(0, "Augmentation: shift training images (or row sequences) by up to this many pixels.",
                         min=0)
@@ -53,7 +45,7 @@ class PerceptronConfig(TrainConfig):
 class MLPConfig(TrainConfig):
     """A multilayer perceptron on the flattened input."""
 
-    hidden: list[int] = option([128, 64], "Hidden layer sizes.", check=_sizes)
+    hidden: list[int] = option([128, 64], "Hidden layer sizes.", check=positive_sizes)
 
 
 @dataclass
@@ -61,9 +53,9 @@ class CNNConfig(TrainConfig):
     """Convolutions with max pooling, then fully connected layers."""
 
     channels: list[int] = option([32, 64], "Channels of each conv layer (each followed by 2x2 max pooling).",
-                                 check=_sizes)
+                                 check=positive_sizes)
     kernel: int = option(3, "Convolution kernel size (padded to keep the size).", min=1)
-    hidden: list[int] = option([128], "Fully connected layers after the convolutions.", check=_sizes)
+    hidden: list[int] = option([128], "Fully connected layers after the convolutions.", check=positive_sizes)
 
 
 @dataclass

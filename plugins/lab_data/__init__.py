@@ -15,10 +15,16 @@ DATASETS = (
                 "scikit-learn's 8x8 handwritten digits, grey levels scaled to [0, 1]", classes=10),
     DatasetSpec("digits_rows", "classification", (8, 8), 1797, "lab_data.loaders:digits_rows",
                 "the same digits as sequences of 8 rows of 8 pixels (same splits as digits)", classes=10),
-    DatasetSpec("moons", "classification", (2,), 1000, "lab_data.loaders:moons",
-                "two interleaving half circles in 2-D (scikit-learn make_moons, noise 0.2)", classes=2),
+    DatasetSpec("moons", "classification", (2,), 4000, "lab_data.loaders:moons",
+                "two interleaving half circles in 2-D (scikit-learn make_moons, noise 0.1)", classes=2),
     DatasetSpec("circles", "classification", (2,), 1000, "lab_data.loaders:circles",
                 "a circle inside a circle in 2-D (scikit-learn make_circles, noise 0.1, factor 0.5)", classes=2),
+    DatasetSpec("swiss_roll", "regression", (2,), 4000, "lab_data.loaders:swiss_roll",
+                "a 2-D swiss roll (scikit-learn make_swiss_roll, noise 0.5, x and z scaled by 1/10); the target is "
+                "the position t along the roll"),
+    DatasetSpec("shapes", "classification", (1, 16, 16), 2000, "lab_data.shapes:shapes",
+                "generated 16x16 grey images of a disk, square, triangle or cross at a seeded random place, size "
+                "and brightness", classes=4),
     DatasetSpec("sine", "regression", (32, 1), 2000, "lab_data.loaders:sine",
                 "next-step forecasting of noisy sines: 32 past values -> the next one"),
     DatasetSpec("goog", "regression", (32, 1), 1015, "lab_data.loaders:goog",

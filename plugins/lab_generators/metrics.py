@@ -1,0 +1,252 @@
+"""Sample-quality metrics shared by every generator, each next to a floor and a ceiling on the same data.
+
+- Images: Frechet distance (FD) between features of a small classifier that lab trains deterministically on the
+  dataset's training split and caches, plus k-NN precision and recall (Kynkaanniemi et al., 2019). The floor is
+  real training images judged against the held-out split; the ceiling is independent-pixel samples (each pixel
+  drawn from its own marginal), a model that knows no structure at all.
+- 2-D points: the unbiased MMD^2 with a Gaussian kernel of fixed bandwidth against held-out points; the floor is
+  training points, the ceiling a single Gaussian fitted to the training split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.api import Dataset
+
+BANDWIDTH = 0.2
+"""Kernel bandwidth of MMD^2, in data units (moons and swiss_roll span about 2 to 3 units)."""
+NEIGHBOURS = 3
+"""k of the k-NN manifolds of precision and recall, as in Kynkaanniemi et al."""
+BASELINE_SEED = 12345
+FEATURES_VERSION = 1
+"""Bumped when the feature network or its training changes, so cached weights are not reused."""
+
+
+# ------------------------------------------------------------------------------------------ distances
+
+
+def mmd2(x: np.ndarray, y: np.ndarray, bandwidth: float = BANDWIDTH) -> float:
+    """Unbiased MMD^2 between samples x (n, d) and y (m, d), kernel exp(-|a - b|^2 / (2 bandwidth^2))."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        squared = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
+        return np.exp(-np.maximum(squared, 0.0) / (2 * bandwidth**2))
+
+    n, m = len(x), len(y)
+    xx, yy = kernel(x, x), kernel(y, y)
+    within_x = (xx.sum() - np.trace(xx)) / (n * (n - 1))
+    within_y = (yy.sum() - np.trace(yy)) / (m * (m - 1))
+    return float(within_x + within_y - 2 * kernel(x, y).mean())
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between Gaussians fitted to feature sets a and b."""
+    from scipy import linalg
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    mean_a, mean_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(root).all():  # near-singular product: regularise as the FID reference code does
+        offset = np.eye(len(cov_a)) * 1e-6
+        root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * np.real(root)))
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = NEIGHBOURS) -> tuple[float, float]:
+    """Precision: the share of fake samples inside the real manifold (the union of balls reaching each real
+    sample's k-th nearest real neighbour); recall: the share of real samples inside the fake manifold."""
+
+    def radii(points: np.ndarray) -> np.ndarray:
+        distances = _distances(points, points)
+        return np.sort(distances, axis=1)[:, k]  # column 0 is the point itself
+
+    def inside(points: np.ndarray, centres: np.ndarray, radius: np.ndarray) -> float:
+        return float((_distances(points, centres) <= radius[None, :]).any(axis=1).mean())
+
+    real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
+    return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    squared = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+# ------------------------------------------------------------------------------------------ the feature network
+
+
+class FeatureNet(nn.Module):
+    """A small classifier; its 64-unit penultimate layer, before the activation (no dead, constant units), is
+    the feature space of FD, precision and recall."""
+
+    def __init__(self, channels: int, classes: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(1024, 64),
+        )
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, classes))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(images))
+
+
+def cache_dir() -> Path:
+    """``$LAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/lab``, else ``~/.cache/lab``."""
+    if os.environ.get("LAB_CACHE_DIR"):
+        return Path(os.environ["LAB_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lab"
+
+
+def _digest(data: Dataset) -> str:
+    digest = hashlib.sha256(f"features-v{FEATURES_VERSION}".encode())
+    for array in (data.x_train, data.y_train):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def feature_network(data: Dataset) -> FeatureNet:
+    """The dataset's feature classifier: loaded from the cache, or trained (seed 0, one thread) and cached."""
+    from safetensors.torch import load_model, save_model
+
+    if not data.classes:
+        raise ValueError(f"image metrics need a labelled image dataset to train their classifier; {data.name} has "
+                         "no classes")
+    net = FeatureNet(data.x_train.shape[1], data.classes)
+    path = cache_dir() / "features" / f"{data.name}-{_digest(data)}.safetensors"
+    if path.is_file():
+        load_model(net, str(path))
+        return net.eval()
+    _train_feature_network(net, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent runs each write whole files
+    save_model(net, str(temporary))
+    os.replace(temporary, path)
+    return net.eval()
+
+
+def _train_feature_network(net: FeatureNet, data: Dataset, epochs: int = 30) -> None:
+    """Deterministic: fixed seed, one thread, fixed order; about five seconds on digits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            net.__init__(data.x_train.shape[1], data.classes)  # the same initial weights on every machine
+        x, y = torch.as_tensor(data.x_train, dtype=torch.float32), torch.as_tensor(data.y_train)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        net.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(x), generator=generator)
+            for start in range(0, len(x), 64):
+                index = order[start:start + 64]
+                loss = nn.functional.cross_entropy(net(x[index]), y[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------------------------------ judges
+
+
+class ImageJudge:
+    """Scores image samples against one split, next to the floor and ceiling on the same split.
+
+    ``transform`` maps the dataset's images to what the model learns (binarized digits for a Bernoulli VAE), so
+    references, floor and ceiling are in the model's own terms."""
+
+    def __init__(self, data: Dataset, transform=None) -> None:  # noqa: ANN001 - a numpy -> numpy function
+        self.data = data
+        self.transform = transform or (lambda images: images)
+        self.net = feature_network(data)
+        self.classes = int(data.classes or 0)
+        self._references: dict[str, np.ndarray] = {}
+
+    @torch.no_grad()
+    def features(self, images: np.ndarray) -> np.ndarray:
+        batches = [self.net.body(torch.as_tensor(images[i:i + 1000], dtype=torch.float32))
+                   for i in range(0, len(images), 1000)]
+        return torch.cat(batches).numpy()
+
+    def reference(self, split: str) -> np.ndarray:
+        if split not in self._references:
+            self._references[split] = self.features(self.transform(getattr(self.data, f"x_{split}")))
+        return self._references[split]
+
+    def judge(self, samples: np.ndarray, split: str) -> dict[str, float]:
+        """FD, precision, recall and class coverage of ``samples`` (n, c, h, w) in [0, 1] against ``split``."""
+        reference = self.reference(split)
+        features = self.features(samples)
+        precision, recall = precision_recall(reference, features[: len(reference)])
+        with torch.no_grad():
+            predicted = self.net.head(torch.as_tensor(features)).argmax(1).numpy()
+        shares = np.bincount(predicted, minlength=self.classes) / len(predicted)
+        return {"fd": frechet_distance(features, reference), "precision": precision, "recall": recall,
+                # classes drawn at least half as often as uniform: mode collapse shows as a drop
+                "class_coverage": float((shares >= 0.5 / self.classes).mean())}
+
+    def baselines(self, split: str, samples: int) -> dict[str, float]:
+        """The floor (real training images) and ceiling (independent pixels) of FD, precision and recall."""
+        train = self.transform(self.data.x_train)
+        floor = self.judge(train[:samples], split)
+        ceiling = self.judge(independent_pixels(train, samples), split)
+        return {"fd_floor": floor["fd"], "fd_ceiling": ceiling["fd"], "precision_floor": floor["precision"],
+                "recall_floor": floor["recall"], "precision_ceiling": ceiling["precision"],
+                "recall_ceiling": ceiling["recall"]}
+
+
+def independent_pixels(images: np.ndarray, count: int) -> np.ndarray:
+    """Samples of the independent-pixel model: every pixel drawn from that pixel's values in ``images``."""
+    rng = np.random.default_rng(BASELINE_SEED)
+    flat = images.reshape(len(images), -1)
+    rows = rng.integers(0, len(flat), size=(count, flat.shape[1]))
+    return flat[rows, np.arange(flat.shape[1])].reshape(count, *images.shape[1:])
+
+
+class PointJudge:
+    """Scores 2-D (or any low-dimensional) point samples by MMD^2 against one split."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+
+    def judge(self, samples: np.ndarray, split: str) -> dict[str, float]:
+        return {"mmd2": mmd2(samples, getattr(self.data, f"x_{split}"))}
+
+    def baselines(self, split: str, samples: int) -> dict[str, float]:
+        train = np.asarray(self.data.x_train, dtype=np.float64)
+        gaussian = np.random.default_rng(BASELINE_SEED).multivariate_normal(
+            train.mean(0), np.cov(train, rowvar=False), size=samples)
+        reference = getattr(self.data, f"x_{split}")
+        return {"mmd2_floor": mmd2(train[:samples], reference), "mmd2_ceiling": mmd2(gaussian, reference)}
+
+
+# ------------------------------------------------------------------------------------------ likelihood baselines
+
+
+def independent_bernoulli_nll(train: np.ndarray, test: np.ndarray) -> float:
+    """Nats per example of independent per-pixel Bernoullis fitted to binary ``train`` (add-one smoothing)."""
+    flat_train, flat_test = train.reshape(len(train), -1), test.reshape(len(test), -1)
+    p = (flat_train.sum(0) + 1.0) / (len(flat_train) + 2.0)
+    return float(-(flat_test * np.log(p) + (1 - flat_test) * np.log(1 - p)).sum(1).mean())
+
+
+def gaussian_nll(train: np.ndarray, test: np.ndarray) -> float:
+    """Nats per example of one full-covariance Gaussian fitted to ``train``."""
+    from scipy.stats import multivariate_normal
+
+    flat_train, flat_test = train.reshape(len(train), -1), test.reshape(len(test), -1)
+    covariance = np.cov(flat_train, rowvar=False) + 1e-6 * np.eye(flat_train.shape[1])
+    return float(-multivariate_normal(flat_train.mean(0), covariance).logpdf(flat_test).mean())
