@@ -13,7 +13,8 @@ from lab.registry import load_registry, make_plugin_manager
 
 AGENTS = {"dqn", "ppo", "a2c", "sac", "td3", "ddpg"}
 BACKBONES = {"perceptron", "mlp", "cnn", "rnn", "lstm", "gru", "transformer"}
-BUILTINS = AGENTS | BACKBONES
+GENERATORS = {"vae", "gan", "diffusion"}
+BUILTINS = AGENTS | BACKBONES | GENERATORS
 
 
 @dataclass
@@ -55,7 +56,8 @@ def test_builtin_agents_are_registered_with_provenance():
     assert set(registry.plugins) == BUILTINS
     for info in registry.plugins.values():
         assert info.package == "lab" and info.spec.description
-        assert info.spec.kind == ("agent" if info.name in AGENTS else "backbone")
+        kind = "agent" if info.name in AGENTS else "generator" if info.name in GENERATORS else "backbone"
+        assert info.spec.kind == kind
     assert registry.resolve_env("CartPole") == "CartPole-v1"
     assert registry.problems == []
 

@@ -25,7 +25,7 @@ BANDWIDTH = 0.2
 NEIGHBOURS = 3
 """k of the k-NN manifolds of precision and recall, as in Kynkaanniemi et al."""
 BASELINE_SEED = 12345
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 """Bumped when the feature network or its training changes, so cached weights are not reused."""
 
 
@@ -140,21 +140,23 @@ def _train_feature_network(net: FeatureNet, data: Dataset, epochs: int = 30) -> 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        generator = torch.Generator().manual_seed(0)
+        # The whole training under its own seed: initial weights, order and dropout masks never depend on
+        # what the process did before (a run's seed, an earlier model).
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            net.__init__(data.x_train.shape[1], data.classes)  # the same initial weights on every machine
-        x, y = torch.as_tensor(data.x_train, dtype=torch.float32), torch.as_tensor(data.y_train)
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-        net.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=generator)
-            for start in range(0, len(x), 64):
-                index = order[start:start + 64]
-                loss = nn.functional.cross_entropy(net(x[index]), y[index])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+            generator = torch.Generator().manual_seed(0)
+            net.__init__(data.x_train.shape[1], data.classes)
+            x, y = torch.as_tensor(data.x_train, dtype=torch.float32), torch.as_tensor(data.y_train)
+            optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+            net.train()
+            for _ in range(epochs):
+                order = torch.randperm(len(x), generator=generator)
+                for start in range(0, len(x), 64):
+                    index = order[start:start + 64]
+                    loss = nn.functional.cross_entropy(net(x[index]), y[index])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
     finally:
         torch.set_num_threads(threads)
 
