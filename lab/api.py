@@ -16,7 +16,7 @@ import pluggy
 
 from lab.config import RunnerConfig, option, positive_sizes, unit_fraction
 from lab.errors import ConfigError
-from lab.pictures import image_grid, scatter_plot
+from lab.pictures import image_grid, save_png, scatter_plot
 
 __all__ = [
     "API_VERSION",
@@ -35,6 +35,7 @@ __all__ = [
     "image_grid",
     "option",
     "positive_sizes",
+    "save_png",
     "scatter_plot",
     "unit_fraction",
 ]

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from lab.api import BuildContext, StepCallback, image_grid, scatter_plot
+from lab.api import BuildContext, StepCallback, image_grid, save_png, scatter_plot
 from lab_generators.metrics import ImageJudge, PointJudge
 
 WEIGHTS_FILE = "model.safetensors"
@@ -159,19 +159,17 @@ class GenerativeModel:
         return {"samples": scatter_plot(samples, self.reference_points(), title=f"{self.plugin} on {self.data.name}")}
 
     def artifacts(self, directory: Path) -> list[Path]:
-        from PIL import Image
-
-        paths = []
-        for key, picture in self.images().items():
-            paths.append(directory / f"{key}.png")
-            Image.fromarray(picture).save(paths[-1])
-        return paths
+        return [save_png(picture, directory / f"{key}.png") for key, picture in self.images().items()]
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         save_model(self.nets, str(directory / WEIGHTS_FILE))
+        self.write_meta(directory)
+
+    def write_meta(self, directory: Path, **extra: Any) -> None:
+        """What the saved weights are of, beside them (read by people, not by ``load``)."""
         meta = {"plugin": self.plugin, "dataset": self.data.name, "shape": list(self.shape),
-                "examples": self.examples}
+                "examples": self.examples, **extra}
         (directory / META_FILE).write_text(json.dumps(meta, indent=2))
 
     def load(self, directory: Path) -> None:

@@ -10,7 +10,6 @@ Both also keep the raw training weights in ``training.safetensors``.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from lab.api import BuildContext
-from lab_generators.common import META_FILE, GenerativeModel, mlp
+from lab_generators.common import GenerativeModel, mlp
 
 TRAINING_WEIGHTS = "training.safetensors"
 WARMUP_UPDATES = 100
@@ -134,9 +133,7 @@ class Diffusion(GenerativeModel):
                 self.denoiser.save_pretrained(directory / "denoiser")
                 self.noise.save_pretrained(directory / "scheduler")
         save_model(self.denoiser, str(directory / TRAINING_WEIGHTS))
-        meta = {"plugin": self.plugin, "dataset": self.data.name, "shape": list(self.shape),
-                "examples": self.examples, "updates": self.updates}
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2))
+        self.write_meta(directory, updates=self.updates)
 
     def load(self, directory: Path) -> None:
         from safetensors.torch import load_file
