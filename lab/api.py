@@ -17,6 +17,7 @@ import pluggy
 from lab.config import RunnerConfig, option, positive_sizes, unit_fraction
 from lab.errors import ConfigError
 from lab.pictures import image_grid, save_png, scatter_plot
+from lab.video import Recorder
 
 __all__ = [
     "API_VERSION",
@@ -29,6 +30,7 @@ __all__ = [
     "Model",
     "Plugin",
     "Preset",
+    "Recorder",
     "RunnerConfig",
     "StepCallback",
     "hookimpl",
@@ -99,7 +101,13 @@ class EnvSpec:
     aliases: tuple[str, ...] = ()
     """Short names that resolve to ``id`` (matched case-insensitively), e.g. ``("CartPole",)``."""
     description: str = ""
-    """One line for listings."""
+    """One line for ``lab envs``."""
+    family: str = ""
+    """What kind of game, for listings and ``lab play`` (e.g. ``classic-control``, ``box2d``, ``atari``, ``lab``)."""
+    setup: str | None = None
+    """``"package.module:callable"`` that registers ``id`` with gymnasium (e.g. importing ale-py, or a
+    ``gymnasium.register`` call). lab calls it once per process before the env is made, so registration
+    stays cheap; None when gymnasium already knows ``id``."""
 
 
 @dataclass(frozen=True)
@@ -208,3 +216,7 @@ class Model(Protocol):
     # - ``generate(self, n: int, seed: int) -> ndarray``: ``n`` samples of a generator, the same for the same seed:
     #   images (n, channels, height, width) in [0, 1] or points (n, dims). ``lab sample`` writes them as a PNG or .npy.
     # - ``sample(self, prompt: str, n: int, temperature: float, seed: int) -> str``: a language model's text.
+    # - ``play(self, episodes: int, seed: int, recorder: Recorder) -> None``: agents play ``episodes`` deterministic
+    #   episodes with the current weights, starting from ``seed``, calling ``recorder.frame(render)`` after every
+    #   reset and step and ``recorder.end_episode(total_reward, length)`` after each episode. ``lab play`` writes
+    #   the recording as a GIF or MP4; agents use the same call for their GIF artifact.

@@ -25,7 +25,10 @@ EXAMPLES = """examples:
   lab eval run=<run id> episodes=20
   lab sample run=<run id> n=64 out=samples.png
   lab sample run=<run id> prompt="def " n=400
+  lab play run=<run id> episodes=3 out=play.mp4
+  lab play env=Snake policy=random out=random.gif
   lab plugins --json
+  lab envs
   lab data
   lab ui
 """
@@ -64,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=cmd_plugins)
 
+    envs = commands.add_parser("envs", help="list envs: id, aliases, family, source package, spaces, threshold, "
+                                           "agents that fit")
+    envs.add_argument("--json", action="store_true", help="machine-readable output")
+    envs.set_defaults(handler=cmd_envs)
+
     data = commands.add_parser("data", help="list datasets: name, task, shape, classes, size")
     data.add_argument("--json", action="store_true", help="machine-readable output")
     data.set_defaults(handler=cmd_data)
@@ -77,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
                                                 "[temperature=0.8] [plugin keys, e.g. inference_steps=20]")
     sample.add_argument("overrides", nargs="*", metavar="key=value")
     sample.set_defaults(handler=cmd_sample)
+
+    play = commands.add_parser("play", help="watch an agent play: run=ID | env=NAME policy=random; [episodes=1] "
+                                           "[seed=0] [out=play.gif|.mp4] [device=D]")
+    play.add_argument("overrides", nargs="*", metavar="key=value")
+    play.set_defaults(handler=cmd_play)
 
     ui = commands.add_parser("ui", help="open the MLflow UI on the tracking store")
     ui.add_argument("--port", type=int, default=5000)
@@ -211,6 +224,40 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     _print_table(rows, ("name", "kind", "package", "version", "description"))
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from lab.play import env_rows
+
+    registry = _registry()
+    rows = env_rows(registry)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+
+    def threshold(row: dict[str, Any]) -> str:
+        return "-" if row["reward_threshold"] is None else f"{row['reward_threshold']:g}"
+
+    _print_table([{**row, "aliases": ", ".join(row["aliases"]) or "-", "threshold": threshold(row),
+                   "observation": row["observation"] or f"unavailable: {row['error']}",
+                   "action": row["action"] or "-", "agents": ", ".join(row["agents"]) or "-"} for row in rows],
+                 ("id", "aliases", "family", "source", "observation", "action", "threshold", "agents"))
+    print("env= also takes any other gymnasium id, e.g. ALE/Tetris-v5 or Taxi-v4.")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from lab.config import parse_overrides
+    from lab.play import play
+
+    result = play(_registry(), parse_overrides(args.overrides))
+    for number, episode in enumerate(result.episodes, 1):
+        print(f"episode {number}: return {episode.total_reward:.2f}, length {episode.length} steps")
+    if len(result.episodes) > 1:
+        returns = [episode.total_reward for episode in result.episodes]
+        print(f"mean return {sum(returns) / len(returns):.2f} over {len(returns)} episodes")
+    print(f"wrote {result.frames} frames of {result.player} to {result.out}")
     return 0
 
 

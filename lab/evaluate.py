@@ -120,7 +120,7 @@ def sample_run(registry: Registry, options: Mapping[str, Any]) -> str:
             raise ConfigError(str(e)) from None
     if out is None:
         return text
-    _write_atomically(out, lambda path: path.write_text(text))
+    write_atomically(out, lambda path: path.write_text(text))
     return f"wrote {len(text) - len(prompt)} characters after the prompt to {out}"
 
 
@@ -146,16 +146,16 @@ def _write_samples(model: Any, n: int, seed: int, out: Path, run_id: str) -> str
         raise ConfigError(f"out={out}: a generator writes .png (a picture) or .npy (the samples)")
     samples = np.asarray(model.generate(n, seed))
     if out.suffix.lower() == ".npy":
-        _write_atomically(out, lambda path: np.save(path, samples))
+        write_atomically(out, lambda path: np.save(path, samples))
     else:
         reference = getattr(model, "reference_points", None)
         picture = picture_of_samples(samples, reference() if callable(reference) else None)
-        _write_atomically(out, lambda path: save_png(picture, path))
+        write_atomically(out, lambda path: save_png(picture, path))
     shape = "x".join(map(str, samples.shape[1:]))
     return f"wrote {n} samples ({shape} each) from run {run_id} (seed {seed}) to {out}"
 
 
-def _write_atomically(out: Path, write: Callable[[Path], Any]) -> None:
+def write_atomically(out: Path, write: Callable[[Path], Any]) -> None:
     """Write through a temporary file in the same folder, renamed into place: never a half-written ``out``."""
     import os
 

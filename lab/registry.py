@@ -23,11 +23,12 @@ from lab.api import KINDS, DatasetSpec, EnvSpec, Plugin
 from lab.config import RUNNER_KEYS, closest
 from lab.errors import ConfigError
 
-BUILTIN_PLUGINS = ("lab_agents", "lab_backbones", "lab_data", "lab_generators")
+BUILTIN_PLUGINS = ("lab_agents", "lab_backbones", "lab_data", "lab_envs", "lab_generators")
 """Import names of the plugins that ship with lab (in ``plugins/``)."""
 
 DATASET_TASKS = ("classification", "regression", "text")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_SETUPS_DONE: set[str] = set()  # EnvSpec.setup callables already run in this process
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Registry:
     plugins: dict[str, PluginInfo] = dataclasses.field(default_factory=dict)
     envs: dict[str, EnvSpec] = dataclasses.field(default_factory=dict)
     env_aliases: dict[str, str] = dataclasses.field(default_factory=dict)  # lowercase alias -> id
+    env_sources: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # id -> package, version
     datasets: dict[str, tuple[DatasetSpec, str, str]] = dataclasses.field(default_factory=dict)  # + package, version
     problems: list[str] = dataclasses.field(default_factory=list)
 
@@ -91,18 +93,33 @@ class Registry:
 
 
     def resolve_env(self, name: str) -> str:
-        if name in self.envs:
-            return name
-        if name.lower() in self.env_aliases:
-            return self.env_aliases[name.lower()]
+        """An alias, a registered id or any gymnasium id -> the id, made ready for ``gymnasium.make``."""
+        env_id = self.env_aliases.get(name.lower(), name)
+        if env_id in self.envs:
+            self.prepare_env(env_id)
+            return env_id
         import gymnasium  # the full gymnasium catalog is valid too
 
-        if name in gymnasium.registry:
-            return name
-        known = sorted({*self.envs, *(a for spec in self.envs.values() for a in spec.aliases)})
-        suggestion = closest(name, [*known, *gymnasium.registry])
-        raise ConfigError(f"unknown env {name!r}{suggestion}; valid: {', '.join(known)} "
-                          f"or any gymnasium id")
+        if env_id not in gymnasium.registry:
+            for spec in self.envs.values():  # e.g. ALE/Breakout-v5 exists once ale-py has registered its games
+                self.prepare_env(spec.id)
+        if env_id in gymnasium.registry:
+            return env_id
+        aliases = sorted(alias for spec in self.envs.values() for alias in spec.aliases)
+        suggestion = closest(name, [*aliases, *self.envs, *gymnasium.registry])
+        raise ConfigError(f"unknown env {name!r}{suggestion}; valid: {', '.join(aliases)}, their full ids, "
+                          f"or any gymnasium id (see `lab envs`)")
+
+    def prepare_env(self, env_id: str) -> None:
+        """Run the env's ``setup`` (its gymnasium registration), once per process."""
+        spec = self.envs.get(env_id)
+        if spec is None or spec.setup is None or spec.setup in _SETUPS_DONE:
+            return
+        module_name, _, attr = spec.setup.partition(":")
+        module = importlib.import_module(module_name)
+        if attr:
+            getattr(module, attr)()
+        _SETUPS_DONE.add(spec.setup)
 
     def plugins_for(self, kind: str, target: str) -> list[str]:
         """Names of the plugins of ``kind`` that can train on ``target`` (an env id or dataset)."""
@@ -206,11 +223,16 @@ def _register_plugin(registry: Registry, spec: Any, package: str, version: str) 
 def _register_env(registry: Registry, spec: Any, package: str, version: str) -> None:
     if not isinstance(spec, EnvSpec):
         raise ValueError(f"register() takes lab.api.EnvSpec, got {type(spec).__name__}")
+    if spec.id in registry.envs:
+        raise ValueError(f"env {spec.id!r} is already registered by {registry.env_sources[spec.id][0]}; ignored")
+    if spec.setup is not None and not re.match(r"^[\w.]+(:\w+)?$", spec.setup):
+        raise ValueError(f"env {spec.id!r}: setup must be 'module' or 'module:callable', got {spec.setup!r}")
     for alias in spec.aliases:
         owner = registry.env_aliases.get(alias.lower())
         if owner and owner != spec.id:
             raise ValueError(f"env alias {alias!r} already names {owner}; ignored for {spec.id}")
     registry.envs[spec.id] = spec
+    registry.env_sources[spec.id] = (package, version)
     registry.env_aliases.update({alias.lower(): spec.id for alias in spec.aliases})
 
 

@@ -56,6 +56,8 @@ def _store_lock(uri: str) -> Iterator[None]:
 
 def client() -> MlflowClient:
     """A client on the tracking store, creating the store (serialised across processes) if needed."""
+    # MLflow draws a progress bar for every artifact download (lab eval, play, sample); lab prints its own lines.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow import MlflowClient
 
     uri = tracking_uri()

@@ -1,4 +1,4 @@
-"""Built-in RL agents: stable-baselines3's DQN, PPO, A2C, SAC, TD3 and DDPG, plus gymnasium env aliases.
+"""Built-in RL agents: stable-baselines3's DQN, PPO, A2C, SAC, TD3 and DDPG (envs come from ``lab_envs``).
 
 Registration only declares names, configs and presets; SB3 and torch are imported by ``lab_agents.sb3``
 when a run starts.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache, partial
 
-from lab.api import EnvSpec, Plugin, hookimpl
+from lab.api import Plugin, hookimpl
 from lab_agents import configs
 from lab_agents.presets import preset_for
 
@@ -25,19 +25,6 @@ ALGORITHMS: dict[str, tuple[type, tuple[str, ...], str]] = {
     "ddpg": (configs.DDPGConfig, ("Box",), "Deep Deterministic Policy Gradient (stable-baselines3), "
                                            "continuous actions"),
 }
-
-# gymnasium envs users can name by a short alias.
-GYM_ALIASES: dict[str, str] = {
-    "CartPole": "CartPole-v1",
-    "Pendulum": "Pendulum-v1",
-    "Acrobot": "Acrobot-v1",
-    "MountainCar": "MountainCar-v0",
-    "MountainCarContinuous": "MountainCarContinuous-v0",
-    "LunarLander": "LunarLander-v3",
-    "LunarLanderContinuous": "LunarLanderContinuous-v3",
-    "BipedalWalker": "BipedalWalker-v3",
-}
-
 
 @cache
 def action_space_of(env_id: str) -> tuple[str, str]:
@@ -72,8 +59,3 @@ def register_plugins(register: Callable[[Plugin], None]) -> None:
             score="mean_return",
         ))
 
-
-@hookimpl
-def register_envs(register: Callable[[EnvSpec], None]) -> None:
-    for alias, env_id in GYM_ALIASES.items():
-        register(EnvSpec(id=env_id, aliases=(alias,), description=f"gymnasium {env_id}"))

@@ -20,7 +20,8 @@ def _fraction(value: float) -> str | None:
 
 
 def _positive_list(value: list[int]) -> str | None:
-    return None if value and all(v > 0 for v in value) else "must be a non-empty list of positive sizes"
+    # [] is valid: the heads sit directly on the features (SB3's choice after the Atari CNN).
+    return None if all(v > 0 for v in value) else "must be a list of positive sizes, e.g. [64,64] ([] = none)"
 
 
 def _ent_coef(value: str) -> str | None:

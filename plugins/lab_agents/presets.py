@@ -99,12 +99,34 @@ ZOO_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# The Zoo's `atari` entries (one set of values for every Atari game, CNN policy on the standard wrappers).
+# net_arch=[]: the heads sit directly on NatureCNN's 512 features, SB3's default for CNN policies. Zoo's A2C
+# also swaps in a TF-style RMSprop (eps 1e-5); lab's A2C uses torch's RMSprop with SB3's eps 1e-5.
+ATARI_PRESETS: dict[str, dict[str, Any]] = {
+    "dqn": dict(steps=10_000_000, lr=1e-4, batch_size=32, buffer_size=100_000, learning_starts=100_000,
+                target_update_interval=1000, train_freq=4, gradient_steps=1, exploration_fraction=0.1,
+                exploration_final_eps=0.01, net_arch=[], eval_episodes=5),
+    "ppo": dict(n_envs=8, steps=10_000_000, n_steps=128, n_epochs=4, batch_size=256, lr=2.5e-4,
+                lr_schedule="linear", clip_range=0.1, clip_schedule="linear", vf_coef=0.5, ent_coef=0.01, net_arch=[],
+                eval_episodes=5),
+    "a2c": dict(n_envs=16, steps=10_000_000, ent_coef=0.01, vf_coef=0.25, net_arch=[], eval_episodes=5),
+}
+
+
+def _is_atari(env_id: str) -> bool:
+    import gymnasium
+
+    return env_id in gymnasium.registry and str(gymnasium.spec(env_id).entry_point).startswith("ale_py")
+
+
 def preset_for(algo: str, env_id: str) -> Preset:
     """The Zoo preset of ``algo`` on ``env_id`` (or SB3 defaults), plus lab's runner choices."""
-    zoo = ZOO_PRESETS.get(algo, {}).get(env_id)
+    zoo, name = ZOO_PRESETS.get(algo, {}).get(env_id), f"zoo:{algo}/{env_id}"
+    if zoo is None and algo in ATARI_PRESETS and _is_atari(env_id):
+        zoo, name = ATARI_PRESETS[algo], f"zoo:{algo}/atari"
     values: dict[str, Any] = {"threads": 1, **(zoo or {})}
     if "steps" in values:
         values["eval_every"] = max(1000, values["steps"] // EVALUATIONS_PER_BUDGET)
     if zoo is None:
         return Preset(f"sb3-defaults:{algo}", values, "no Zoo entry: SB3's defaults, one torch thread")
-    return Preset(f"zoo:{algo}/{env_id}", values, f"{ZOO}/{algo}.yml")
+    return Preset(name, values, f"{ZOO}/{algo}.yml")

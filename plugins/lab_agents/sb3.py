@@ -23,18 +23,18 @@ from safetensors.torch import load_model, save_model
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.env_util import make_atari_env, make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import LinearSchedule
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecNormalize, sync_envs_normalization
 
-from lab.api import BuildContext, StepCallback
+from lab.api import BuildContext, Recorder, StepCallback
 from lab_agents.configs import AgentConfig
-from lab_agents.render import record_episode
 
 ALGORITHM_CLASSES: dict[str, type[BaseAlgorithm]] = {
     "DQNConfig": DQN, "PPOConfig": PPO, "A2CConfig": A2C, "SACConfig": SAC, "TD3Config": TD3, "DDPGConfig": DDPG,
@@ -49,6 +49,13 @@ LOG_INTERVAL_ON_POLICY = 1  # rollouts between SB3 log dumps
 WEIGHTS_FILE = "policy.safetensors"
 NORMALIZE_FILE = "normalize.safetensors"
 META_FILE = "agent.json"
+GIF_FILE = "play.gif"
+ATARI_FRAME_SKIP = 4  # the standard Atari preprocessing (SB3's AtariWrapper, as in the DQN paper and the Zoo)
+ATARI_FRAME_STACK = 4
+
+
+def is_atari(env_id: str) -> bool:
+    return str(gymnasium.spec(env_id).entry_point).startswith("ale_py")
 
 
 def build(context: BuildContext) -> SB3Agent:
@@ -65,6 +72,7 @@ class SB3Agent:
         self.seed = context.runner.seed
         self.device = context.device
         self.target_score: float | None = gymnasium.spec(self.env_id).reward_threshold
+        self.atari = is_atari(self.env_id)
         self.algorithm = ALGORITHM_CLASSES[type(self.config).__name__]
         kwargs = algorithm_kwargs(self.config)
         if not context.training and "buffer_size" in kwargs:
@@ -80,14 +88,27 @@ class SB3Agent:
             make = partial(context.build_features, self.config.backbone, shape)
             kwargs["policy_kwargs"].update(features_extractor_class=BackboneExtractor,
                                            features_extractor_kwargs={"make_module": make})
-        self.model = self.algorithm("MlpPolicy", self.env, seed=self.seed, device=self.device, verbose=0,
-                                    **kwargs)
+        # Image observations (Atari after its wrappers) get SB3's NatureCNN, everything else an MLP.
+        policy = "CnnPolicy" if is_image_space(self.env.observation_space) else "MlpPolicy"
+        self.model = self.algorithm(policy, self.env, seed=self.seed, device=self.device, verbose=0, **kwargs)
         self.model.set_logger(Logger(folder=None, output_formats=[MetricsWriter(context.log_metrics)]))
         self.eval_env = self._make_env(min(context.runner.eval_episodes, MAX_EVAL_ENVS), self.seed + 10_000,
                                        training=False)
 
-    def _make_env(self, n_envs: int, seed: int, *, training: bool) -> VecEnv:
-        env = make_vec_env(self.env_id, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv)
+    def _make_env(self, n_envs: int, seed: int, *, training: bool, render: bool = False) -> VecEnv:
+        """Monitor-wrapped vectorised envs; Atari gets the standard preprocessing: no-op reset, frame skip 4 with
+        max-pooling, 84x84 grayscale, 4 stacked frames, episodic life, reward clipping (to train only: Monitor
+        sits inside the wrappers and reports the game's real score)."""
+        env_kwargs: dict[str, Any] = {"render_mode": "rgb_array"} if render else {}
+        if self.atari:
+            # ALE's v5 games skip 4 frames themselves; AtariWrapper does the skipping (with max-pooling) instead.
+            env = make_atari_env(self.env_id, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv,
+                                 env_kwargs={**env_kwargs, "frameskip": 1},
+                                 wrapper_kwargs={"frame_skip": ATARI_FRAME_SKIP})
+            env = VecFrameStack(env, n_stack=ATARI_FRAME_STACK)
+        else:
+            env = make_vec_env(self.env_id, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv,
+                               env_kwargs=env_kwargs)
         if self.config.normalize:
             env = VecNormalize(env, gamma=self.config.gamma, training=training, norm_reward=training)
         return env
@@ -130,10 +151,38 @@ class SB3Agent:
     def artifacts(self, directory: Path) -> list[Path]:
         if not self.config.gif:
             return []
-        normalize = self.eval_env.normalize_obs if isinstance(self.eval_env, VecNormalize) else None
-        path = directory / "play.gif"
-        record_episode(self.env_id, self.model, path, seed=self.seed, normalize=normalize)
-        return [path]
+        recorder = Recorder()
+        self.play(1, self.seed, recorder)
+        return [recorder.save(directory / GIF_FILE)]
+
+    def play(self, episodes: int, seed: int, recorder: Recorder) -> None:
+        """Play deterministic episodes on an env built like the evaluation env, rendering what the recorder keeps."""
+        env = self._make_env(1, seed, training=False, render=True)
+        if isinstance(env, VecNormalize):
+            sync_envs_normalization(self.env, env)
+        fps = env.get_attr("metadata")[0].get("render_fps", 30)
+        spec = gymnasium.spec(self.env_id)
+        recorder.configure(fps / ATARI_FRAME_SKIP if self.atari else fps, spec.max_episode_steps)
+        try:
+            obs = env.reset()
+            recorder.frame(env.render)
+            played, length = 0, 0
+            while played < episodes:
+                action, _ = self.model.predict(obs, deterministic=True)
+                obs, _, _, infos = env.step(action)
+                length += 1
+                # Monitor's episode info is the game's real return (unclipped, over all lives) at its real end;
+                # the vectorised env has already reset itself by then.
+                finished = infos[0].get("episode")
+                if finished is None:
+                    recorder.frame(env.render)
+                    continue
+                recorder.end_episode(finished["r"], length)
+                played, length = played + 1, 0
+                if played < episodes:
+                    recorder.frame(env.render)
+        finally:
+            env.close()
 
 
 # ---------------------------------------------------------------------------------------- config -> SB3

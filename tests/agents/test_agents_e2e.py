@@ -47,6 +47,48 @@ def test_agent_trains_and_is_tracked(lab, runs, plugin, env, extra):
     assert {"config.yaml", "model/best/policy.safetensors", "model/best/agent.json",
             "model/final/policy.safetensors", "learning_curve.png", "play.gif"} <= artifacts(run)
 
+    # lab play: the logged best model plays two episodes; the same seed gives the same episodes.
+    played = lab("play", f"run={run.info.run_id}", "episodes=2", "seed=3", "out=watch.gif")
+    assert played.code == 0, played.err
+    lines = re.findall(r"episode (\d): return (\S+), length (\d+) steps", played.out)
+    assert [number for number, _, _ in lines] == ["1", "2"]
+    assert all(int(length) > 0 for _, _, length in lines)
+    assert gif_frames(Path("watch.gif")) > 2
+    again = lab("play", f"run={run.info.run_id}", "episodes=2", "seed=3", "out=again.mp4")
+    assert again.code == 0, again.err
+    assert re.findall(r"episode \d: .*", again.out) == re.findall(r"episode \d: .*", played.out)
+    assert Path("again.mp4").stat().st_size > 1000
+
+
+def gif_frames(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "GIF"
+        return image.n_frames
+
+
+@pytest.mark.slow
+def test_atari_pipeline_trains_logs_a_gif_and_plays(lab, runs):
+    """Pong through ale-py: the standard wrappers, a CNN policy, the Zoo preset, on a tiny budget."""
+    result = lab("run", "plugin=dqn", "env=Pong", "steps=300", "learning_starts=100", "buffer_size=1000",
+                 "eval_every=300", "eval_episodes=1", "progress=false", "device=cpu")
+    assert result.code == 0, result.err
+    assert "ALE/Pong-v5" in result.out and "zoo:dqn/atari" in result.out
+    (run,) = runs()
+    assert run.info.status == "FINISHED"
+    assert run.data.params["buffer_size"] == "1000" and run.data.params["net_arch"] == "[]"
+    assert "play.gif" in artifacts(run)
+    # A full game: Pong ends when one side has 21 points, so an untrained agent's return is -21..-1.
+    assert -21 <= run.data.metrics["eval/mean_return"] < 0
+    from safetensors import safe_open
+
+    root = Path(run.info.artifact_uri.removeprefix("file://"))
+    with safe_open(str(root / "model/best/policy.safetensors"), "pt") as weights:
+        first_conv = [key for key in weights.keys() if key.endswith("cnn.0.weight")]  # noqa: SIM118
+        assert first_conv, "NatureCNN features extractor"
+        assert tuple(weights.get_tensor(first_conv[0]).shape) == (32, 4, 8, 8), "4 stacked 84x84 grey frames"
+
 
 @pytest.fixture(autouse=True)
 def tracking_uri(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

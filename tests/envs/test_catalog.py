@@ -1,0 +1,124 @@
+"""The env catalog: registration through the hook, aliases, `lab envs`, and agent/env compatibility."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium
+import pytest
+
+from lab.api import EnvSpec, hookimpl
+from lab.errors import ConfigError
+from lab.registry import load_registry, make_plugin_manager
+
+OUR_GAMES = {"lab/Snake-v0": "Snake", "lab/Maze-v0": "Maze", "lab/Dock-v0": "Dock"}
+DISCRETE_AGENTS = ["dqn", "ppo", "a2c"]
+CONTINUOUS_AGENTS = ["ppo", "a2c", "sac", "td3", "ddpg"]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry(make_plugin_manager(entry_points=False))
+
+
+@pytest.mark.parametrize(("name", "env_id"), [
+    ("Snake", "lab/Snake-v0"), ("snake", "lab/Snake-v0"), ("lab/Maze-v0", "lab/Maze-v0"), ("Dock", "lab/Dock-v0"),
+    ("Pong", "ALE/Pong-v5"), ("breakout", "ALE/Breakout-v5"), ("CartPole", "CartPole-v1"),
+    ("LunarLander", "LunarLander-v3"), ("Taxi-v4", "Taxi-v4"),
+    ("ALE/Tetris-v5", "ALE/Tetris-v5"),  # not aliased: found once ale-py has registered its games
+])
+def test_aliases_and_ids_resolve_to_makeable_envs(registry, name, env_id):
+    assert registry.resolve_env(name) == env_id
+    gymnasium.make(env_id).close()  # resolving made the id known to gymnasium
+
+
+def test_unknown_env_is_refused_with_a_suggestion(registry):
+    with pytest.raises(ConfigError, match=r"unknown env 'Snak'.*did you mean 'Snake'.*lab envs"):
+        registry.resolve_env("Snak")
+
+
+def test_our_games_are_registered_by_the_hook_with_thresholds(registry):
+    for env_id, alias in OUR_GAMES.items():
+        spec = registry.envs[env_id]
+        assert spec.aliases == (alias,) and spec.family == "lab" and spec.description
+        assert registry.env_sources[env_id][0] == "lab"
+        gym_spec = gymnasium.spec(env_id)
+        assert gym_spec.reward_threshold is not None and gym_spec.max_episode_steps > 0
+
+
+def test_a_third_party_env_is_set_up_only_when_used():
+    calls = []
+
+    class ThirdParty:
+        @staticmethod
+        @hookimpl
+        def register_envs(register) -> None:
+            register(EnvSpec(id="thirdparty/Walk-v0", aliases=("Walk",), family="toy",
+                             setup="tests_env_setup:register"))
+            register(EnvSpec(id="thirdparty/Walk-v0", aliases=("Walk2",)))  # duplicate id: refused
+            register(EnvSpec(id="thirdparty/Bad-v0", setup="not a module"))
+
+    import sys
+    import types
+
+    module = types.ModuleType("tests_env_setup")
+
+    def register() -> None:
+        calls.append(1)
+        gymnasium.register("thirdparty/Walk-v0", entry_point="gymnasium.envs.classic_control:CartPoleEnv",
+                           max_episode_steps=50)
+
+    module.register = register
+    sys.modules["tests_env_setup"] = module
+    try:
+        pm = make_plugin_manager(entry_points=False)
+        pm.register_source(ThirdParty, "thirdparty", "lab-walk", "1.0")
+        registry = load_registry(pm)
+        assert calls == [], "registration alone never runs setup"
+        assert any("already registered by lab-walk" in p for p in registry.problems)
+        assert any("setup must be" in p for p in registry.problems)
+        assert registry.resolve_env("walk") == "thirdparty/Walk-v0"
+        assert registry.resolve_env("Walk") == "thirdparty/Walk-v0"
+        assert calls == [1], "setup runs once per process"
+        assert registry.plugins_for("agent", "thirdparty/Walk-v0") == DISCRETE_AGENTS
+    finally:
+        del sys.modules["tests_env_setup"]
+        gymnasium.registry.pop("thirdparty/Walk-v0", None)
+
+
+def test_lab_envs_json_lists_every_registered_env(lab):
+    result = lab("envs", "--json")
+    assert result.code == 0, result.err
+    rows = {row["id"]: row for row in json.loads(result.out)}
+    assert set(OUR_GAMES) | {"CartPole-v1", "LunarLander-v3", "BipedalWalker-v3", "ALE/Pong-v5"} <= set(rows)
+    assert [row["family"] for row in json.loads(result.out)][:3] == ["lab"] * 3, "our games first"
+    for row in rows.values():
+        assert row["error"] is None, row
+        assert set(row) >= {"aliases", "family", "source", "observation", "action", "reward_threshold", "agents"}
+    snake, dock, pong = rows["lab/Snake-v0"], rows["lab/Dock-v0"], rows["ALE/Pong-v5"]
+    assert snake["aliases"] == ["Snake"] and snake["source"] == "lab" and snake["action"] == "Discrete(3)"
+    assert snake["agents"] == DISCRETE_AGENTS
+    assert snake["reward_threshold"] == gymnasium.spec("lab/Snake-v0").reward_threshold
+    assert dock["agents"] == CONTINUOUS_AGENTS and dock["action_kind"] == "Box"
+    assert pong["source"] == "ale-py" and pong["family"] == "atari" and pong["agents"] == DISCRETE_AGENTS
+    assert pong["observation"] == "Box(0, 255, (210, 160, 3), uint8)"
+    assert rows["CartPole-v1"]["reward_threshold"] == 475.0 and rows["CartPole-v1"]["source"] == "gymnasium"
+
+
+def test_lab_envs_table(lab):
+    result = lab("envs")
+    assert result.code == 0, result.err
+    assert "lab/Snake-v0" in result.out and "ale-py" in result.out and "dqn, ppo, a2c" in result.out
+
+
+@pytest.mark.parametrize(("plugin", "env", "fits"), [
+    ("dqn", "Dock", CONTINUOUS_AGENTS), ("sac", "Snake", DISCRETE_AGENTS), ("td3", "Maze", DISCRETE_AGENTS),
+    ("sac", "Pong", DISCRETE_AGENTS),
+])
+def test_agent_env_mismatch_is_refused_with_the_agents_that_fit(lab, runs, plugin, env, fits):
+    result = lab("run", f"plugin={plugin}", f"env={env}")
+    assert result.code == 2
+    assert f"plugin {plugin!r} cannot train on" in result.err
+    assert f"agents that fit: {', '.join(fits)}" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert runs() == [], "nothing was created"
