@@ -31,6 +31,7 @@ __all__ = [
     "Plugin",
     "Preset",
     "Recorder",
+    "RunInfo",
     "RunnerConfig",
     "StepCallback",
     "hookimpl",
@@ -179,6 +180,22 @@ class BuildContext:
     build_features: Callable[[str, tuple[int, ...]], Any] | None = None
     """Builds the named backbone plugin's features module (default config) for an input shape; each call
     returns new weights."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run a lifecycle hook (``on_run_start``, ``on_metrics``, ``on_checkpoint``, ``on_run_end``) is about."""
+
+    run_id: str
+    run_name: str
+    experiment: str
+    plugin: str
+    kind: str
+    target: str | None
+    config: Mapping[str, Any]
+    """Every resolved key with its value, as logged in the run's params."""
+    artifact_uri: str
+    tracking_uri: str
 
 
 @runtime_checkable

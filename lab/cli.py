@@ -34,12 +34,17 @@ EXAMPLES = """examples:
 """
 
 
+_plugins_dir: str | None = None  # --plugins-dir of this invocation
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    global _plugins_dir
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    _plugins_dir = args.plugins_dir
     try:
         return args.handler(args)
     except LabError as e:
@@ -52,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="lab", description="Train RL agents and generative models from plugins; every run tracked in MLflow.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lab {__version__}")
+    parser.add_argument("--plugins-dir", metavar="DIR", default=None,
+                        help="also load every *.py file in DIR as a plugin (default: $LAB_PLUGINS_DIR)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="train a plugin (key=value overrides, config=FILE.yaml)")
@@ -63,7 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=cmd_show)
 
-    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins = commands.add_parser("plugins", help="list installed plugins (broken ones with their error); "
+                                                  "`lab plugins check NAME [env=|data=...]` runs the conformance kit")
+    plugins.add_argument("action", nargs="?", choices=["check"], help="check: run the conformance checks on NAME")
+    plugins.add_argument("name", nargs="?", help="the plugin to check")
+    plugins.add_argument("overrides", nargs="*", metavar="key=value", help="target and keys for the check runs")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=cmd_plugins)
 
@@ -102,9 +113,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _registry() -> Any:
-    from lab.registry import load_registry
+    from pathlib import Path
 
-    registry = load_registry()
+    from lab.registry import load_registry, make_plugin_manager
+
+    registry = load_registry(make_plugin_manager(plugins_dir=Path(_plugins_dir) if _plugins_dir else None))
     for problem in registry.problems:
         print(f"lab: warning: {problem}", file=sys.stderr)
     return registry
@@ -216,15 +229,40 @@ def _show_value(value: Any) -> str:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return _check_plugin(args)
+    if args.name:
+        raise ConfigError(f"unexpected {args.name!r}: use `lab plugins` or `lab plugins check NAME`")
     registry = _registry()
     rows = [{"name": info.name, "kind": info.spec.kind, "package": info.package, "version": info.version,
-             "description": info.spec.description} for info in sorted(registry.plugins.values(),
-                                                                      key=lambda i: (i.spec.kind, i.name))]
+             "description": info.spec.description, "status": "ok", "error": None}
+            for info in sorted(registry.plugins.values(), key=lambda i: (i.spec.kind, i.name))]
+    rows += [{"name": broken.name, "kind": "-", "package": broken.package, "version": broken.version,
+              "description": "", "status": "broken", "error": broken.error} for broken in registry.broken.values()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    _print_table(rows, ("name", "kind", "package", "version", "description"))
+    _print_table([{**row, "description": f"BROKEN: {row['error']}" if row["error"] else row["description"]}
+                  for row in rows], ("name", "kind", "package", "version", "description"))
     return 0
+
+
+def _check_plugin(args: argparse.Namespace) -> int:
+    from lab.config import parse_overrides
+    from lab.testing import run_checks
+
+    if not args.name:
+        raise ConfigError("missing plugin name: lab plugins check NAME [env=...|data=...] [key=value ...]")
+    report = run_checks(_registry(), args.name, parse_overrides(args.overrides))
+    if args.json:
+        print(json.dumps([vars(check) for check in report], indent=2))
+    else:
+        for check in report:
+            mark = "PASS" if check.passed else "FAIL"
+            print(f"{mark}  {check.name:<22} {check.detail}")
+        passed = sum(check.passed for check in report)
+        print(f"{passed}/{len(report)} checks passed for plugin {args.name!r}")
+    return 0 if all(check.passed for check in report) else 1
 
 
 def cmd_envs(args: argparse.Namespace) -> int:

@@ -273,6 +273,7 @@ class ResolvedConfig:
     fields: list[ConfigField]
     target_spec: Any = None  # the EnvSpec or DatasetSpec of the target, when one is registered
     build_features: Any = None  # (backbone name, input shape) -> torch module; see BuildContext.build_features
+    hooks: Any = None  # the registry's pluggy hook relay: lifecycle hooks of callback plugins
 
     def as_dict(self) -> dict[str, Any]:
         """Every key with its value: what is saved with the run and logged as params."""
@@ -354,7 +355,7 @@ def resolve(
         if problem:
             raise ConfigError(f"plugin {plugin.name!r} on {target}: {problem}")
     return ResolvedConfig(plugin, runner, params, target, preset.name if preset else None, fields, target_spec,
-                          partial(build_features, registry))
+                          partial(build_features, registry), registry.hooks)
 
 
 def _check_target(registry: Registry, plugin: PluginInfo, target: str) -> None:

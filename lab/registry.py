@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import re
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from lab import __version__, hookspecs
-from lab.api import KINDS, DatasetSpec, EnvSpec, Plugin
+from lab.api import API_VERSION, KINDS, DatasetSpec, EnvSpec, Plugin
 from lab.config import RUNNER_KEYS, closest
-from lab.errors import ConfigError
+from lab.errors import ConfigError, LabError
 
 BUILTIN_PLUGINS = ("lab_agents", "lab_backbones", "lab_data", "lab_envs", "lab_generators")
 """Import names of the plugins that ship with lab (in ``plugins/``)."""
@@ -59,7 +63,20 @@ class Registry:
     env_aliases: dict[str, str] = dataclasses.field(default_factory=dict)  # lowercase alias -> id
     env_sources: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # id -> package, version
     datasets: dict[str, tuple[DatasetSpec, str, str]] = dataclasses.field(default_factory=dict)  # + package, version
-    problems: list[str] = dataclasses.field(default_factory=list)
+    broken: dict[str, Any] = dataclasses.field(default_factory=dict)  # plugin module name -> BrokenPlugin
+    hooks: Any = None  # pluggy's hook relay: the lifecycle hooks the runner calls
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per broken plugin, for warnings."""
+        return [str(broken) for broken in self.broken.values()]
+
+    def snapshot(self) -> tuple[dict, ...]:
+        return (dict(self.plugins), dict(self.envs), dict(self.env_aliases), dict(self.env_sources),
+                dict(self.datasets))
+
+    def restore(self, snapshot: tuple[dict, ...]) -> None:
+        self.plugins, self.envs, self.env_aliases, self.env_sources, self.datasets = snapshot
 
     def plugin_names(self) -> list[str]:
         return sorted(self.plugins)
@@ -130,69 +147,187 @@ class Registry:
 
 
 class PluginManager(pluggy.PluginManager):
-    """pluggy's manager for project ``lab``, remembering which distribution provided each plugin."""
+    """pluggy's manager for project ``lab``, remembering which distribution provided each plugin.
+
+    Every plugin is loaded on its own: one that fails to import, declares an incompatible API version or has a
+    bad hook signature is unregistered again (pluggy does not roll back a failed registration), recorded in
+    ``broken`` and reported; the others keep working. ``LAB_STRICT_PLUGINS=1`` makes that an error instead,
+    ``LAB_DISABLE_PLUGINS=a,b`` skips plugins by entry-point or distribution name, ``LAB_TRACE_PLUGINS=1`` traces
+    every hook call on stderr.
+    """
 
     def __init__(self) -> None:
         super().__init__("lab")
         self.add_hookspecs(hookspecs)
         self.sources: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
-        self.problems: list[str] = []
+        self.broken: dict[str, BrokenPlugin] = {}
+        self.disabled = {name.strip() for name in os.environ.get("LAB_DISABLE_PLUGINS", "").split(",")
+                         if name.strip()}
+        self.strict = os.environ.get("LAB_STRICT_PLUGINS", "") not in ("", "0", "false")
+        self.tracing = os.environ.get("LAB_TRACE_PLUGINS", "") not in ("", "0", "false")
+        if self.tracing:
+            self.trace.root.setwriter(lambda message: print(f"lab trace: {message}", end="", file=sys.stderr))
+            self.enable_tracing()
 
-    def register_source(self, plugin: object, name: str, package: str, version: str) -> None:
-        self.register(plugin, name=name)
+    @property
+    def problems(self) -> list[str]:
+        return [str(broken) for broken in self.broken.values()]
+
+    def register_source(self, plugin: object, name: str, package: str, version: str) -> bool:
+        """Register one plugin module; on any problem roll it back and record it as broken. True if registered."""
+        if name in self.disabled or package in self.disabled:
+            return False
+        try:
+            check_api_version(plugin)
+            self.register(plugin, name=name)
+            self.check_pending()  # hook implementations whose name matches no hookspec (a typo) fail here
+        except Exception as e:
+            if self.has_plugin(name):
+                self.unregister(name=name)
+            self.mark_broken(name, package, version, f"failed to load: {_describe(e)}")
+            return False
         self.sources[name] = (package, version)
+        return True
+
+    def mark_broken(self, name: str, package: str, version: str, error: str) -> None:
+        broken = BrokenPlugin(name, package, version, error)
+        if self.strict:
+            raise PluginError(f"{broken} (LAB_STRICT_PLUGINS is set; unset it to skip broken plugins, or "
+                              f"block this one with LAB_DISABLE_PLUGINS={name})")
+        self.broken[name] = broken
 
     def load_entrypoints(self, group: str = "lab") -> None:
-        """Load installed packages' plugins; one that fails to import is reported, not fatal."""
+        """Load installed packages' plugins (entry-point group ``lab``), each on its own."""
         for entry_point in metadata.entry_points(group=group):
             dist = entry_point.dist
             package, version = (dist.metadata["name"], dist.version) if dist else (entry_point.value, "unknown")
-            if self.has_plugin(entry_point.name) or package == "lab":
+            if self.has_plugin(entry_point.name) or package == "lab" or entry_point.name in self.disabled:
                 continue
             try:
-                self.register_source(entry_point.load(), entry_point.name, package, version)
+                module = entry_point.load()
             except Exception as e:
-                if self.has_plugin(entry_point.name):  # pluggy does not roll back a failed registration
-                    self.unregister(name=entry_point.name)
-                self.problems.append(f"plugin {entry_point.name!r} ({package}) failed to load: "
-                                     f"{type(e).__name__}: {e}")
+                self.mark_broken(entry_point.name, package, version, f"failed to import: {_describe(e)}")
+                continue
+            self.register_source(module, entry_point.name, package, version)
+
+    def load_directory(self, directory: Path) -> None:
+        """Load every ``*.py`` file of ``directory`` as a single-file plugin (quick experiments)."""
+        if not directory.is_dir():
+            raise PluginError(f"plugins directory {directory} does not exist")
+        for path in sorted(directory.glob("*.py")):
+            name, package = path.stem, f"file:{path}"
+            try:
+                module = _import_file(path)
+            except Exception as e:
+                self.mark_broken(name, package, "local", f"failed to import: {_describe(e)}")
+                continue
+            self.register_source(module, name, package, "local")
 
 
-def make_plugin_manager(*, builtins: bool = True, entry_points: bool = True) -> PluginManager:
-    """A fresh plugin manager with the built-in plugins and, unless disabled, installed packages."""
+@dataclass(frozen=True)
+class BrokenPlugin:
+    name: str
+    package: str
+    version: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.name!r} ({self.package} {self.version}) {self.error}"
+
+
+class PluginError(LabError):
+    """A plugin could not be loaded and LAB_STRICT_PLUGINS is set, or --plugins-dir is wrong."""
+
+
+def check_api_version(plugin: object) -> None:
+    """Refuse a plugin module that declares ``LAB_API_VERSION`` other than this lab's ``lab.api.API_VERSION``."""
+    declared = getattr(plugin, "LAB_API_VERSION", None)
+    if declared is not None and declared != API_VERSION:
+        raise PluginError(f"built for lab plugin API {declared}, but this lab ({__version__}) provides API "
+                          f"{API_VERSION}: install a release of the plugin made for API {API_VERSION}")
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".replace("\n", " ")
+
+
+def _import_file(path: Path) -> Any:
+    import importlib.util
+
+    module_name = "lab_local_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def make_plugin_manager(*, builtins: bool = True, entry_points: bool = True,
+                        plugins_dir: Path | None = None) -> PluginManager:
+    """A fresh plugin manager with the built-in plugins, installed packages and a plugins directory.
+
+    ``plugins_dir`` defaults to ``$LAB_PLUGINS_DIR`` when set."""
     pm = PluginManager()
     if builtins:
         for module_name in BUILTIN_PLUGINS:
             pm.register_source(importlib.import_module(module_name), module_name, "lab", __version__)
     if entry_points:
         pm.load_entrypoints()
+    directory = plugins_dir or (Path(os.environ["LAB_PLUGINS_DIR"]) if os.environ.get("LAB_PLUGINS_DIR") else None)
+    if directory is not None:
+        pm.load_directory(directory)
     return pm
 
 
+REGISTRATION_HOOKS = ("register_plugins", "register_envs", "register_datasets")
+
+
 def load_registry(pm: PluginManager | None = None) -> Registry:
-    """Call every plugin's hooks, validate what they register, and record where each came from."""
+    """Call every plugin's registration hooks, validate what they register, and record where each came from.
+
+    All or nothing per plugin: if one of its hooks raises or registers something invalid, everything it
+    registered is taken back and the plugin is reported as broken, with every reason."""
     pm = pm or make_plugin_manager()
-    registry = Registry(problems=list(pm.problems))
-    hooks = (("register_plugins", _register_plugin), ("register_envs", _register_env),
-             ("register_datasets", _register_dataset))
-    for hook_name, register in hooks:
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            package, version = pm.sources.get(impl.plugin_name, (impl.plugin_name, "unknown"))
-            callback = _bound(register, registry, package, version)
-            try:
-                impl.function(register=callback)
-            except Exception as e:  # a broken plugin is reported, never fatal to the others
-                registry.problems.append(f"plugin {impl.plugin_name!r} ({package}) failed in {hook_name}: "
-                                         f"{type(e).__name__}: {e}")
+    registry = Registry(broken=dict(pm.broken))
+    registry.hooks = pm.hook
+    registers = {"register_plugins": _register_plugin, "register_envs": _register_env,
+                 "register_datasets": _register_dataset}
+    for plugin_name, _ in pm.list_name_plugin():
+        package, version = pm.sources.get(plugin_name, (plugin_name, "unknown"))
+        snapshot = registry.snapshot()
+        errors: list[str] = []
+        for hook_name in REGISTRATION_HOOKS:
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name != plugin_name:
+                    continue
+                callback = _bound(registers[hook_name], registry, package, version, errors)
+                started = time.perf_counter()
+                try:
+                    impl.function(register=callback)
+                except Exception as e:  # a broken plugin is reported, never fatal to the others
+                    errors.append(f"failed in {hook_name}: {_describe(e)}")
+                if pm.tracing:
+                    print(f"lab trace: {plugin_name}.{hook_name}() in {1000 * (time.perf_counter() - started):.1f} ms",
+                          file=sys.stderr)
+        if errors:
+            registry.restore(snapshot)
+            pm.mark_broken(plugin_name, package, version, "; ".join(errors))
+            registry.broken[plugin_name] = pm.broken[plugin_name]
     return registry
 
 
-def _bound(register: Callable[..., None], registry: Registry, package: str, version: str) -> Callable:
+def _bound(register: Callable[..., None], registry: Registry, package: str, version: str,
+           errors: list[str]) -> Callable:
     def callback(item: Any) -> None:
         try:
             register(registry, item, package, version)
         except ValueError as e:
-            registry.problems.append(f"{package}: {e}")
+            errors.append(str(e))
 
     return callback
 

@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from lab import __version__
-from lab.api import BuildContext, DatasetSpec, Model
+from lab.api import BuildContext, DatasetSpec, Model, RunInfo
+from lab.callbacks import Callbacks
 from lab.config import ResolvedConfig
 from lab.errors import ConfigError
 from lab.pictures import save_png
@@ -178,38 +179,65 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
     started = time.monotonic()
     tracker.log_params(config.as_dict())
     tracker.log_text(yaml.safe_dump(config.as_dict(), sort_keys=False), CONFIG_ARTIFACT)
+    callbacks = Callbacks(config.hooks)
+    callbacks.run_started(_run_info(config, tracker))
     loop: TrainingLoop | None = None
+
+    def log_metrics(metrics: Mapping[str, float], step: int) -> None:
+        tracker.log_metrics(metrics, step)
+        callbacks.metrics(metrics, step)
+
+    def summary(**extra: Any) -> dict[str, Any]:
+        progress = {"steps": loop.step, "best_score": loop.best_score, "best_step": loop.best_step,
+                    "solved": loop.solved} if loop else {"steps": 0}
+        return {**progress, "seconds": time.monotonic() - started, **extra}
+
     try:
-        context = build_context(config, device, tracker, log_metrics=tracker.log_metrics)
+        context = build_context(config, device, tracker, log_metrics=log_metrics)
         model: Model = config.plugin.build(context)
-        loop = TrainingLoop(config, model, tracker, workdir)
+        loop = TrainingLoop(config, model, tracker, workdir, log_metrics, callbacks)
         with ProgressBar(config.runner.steps, enabled=config.runner.progress) as bar:
             loop.bar = bar
             model.train(config.runner.steps, loop.on_step)
             loop.finish()
         _log_outputs(loop, model, tracker, workdir)
         result = loop.result(tracker, "FINISHED", time.monotonic() - started)
-        tracker.log_metrics({"time/wall_seconds": result.seconds}, loop.step)
+        log_metrics({"time/wall_seconds": result.seconds}, loop.step)
         tracker.finish("FINISHED")
+        callbacks.run_ended("FINISHED", summary())
         return result
     except (KeyboardInterrupt, Terminated):
         if loop is not None:
-            _save_checkpoint(loop.model, tracker, workdir)
+            _save_checkpoint(loop)
         tracker.set_tags({"lab.stopped": "interrupted by the user (SIGINT/SIGTERM)"})
         tracker.finish("KILLED")
+        callbacks.run_ended("KILLED", summary())
         raise
     except BaseException as e:
         with contextlib.suppress(TrackingError):  # a broken tracker must not hide the original error
             tracker.log_text(traceback.format_exc(), "error/traceback.txt")
             tracker.set_tags({"lab.error": f"{type(e).__name__}: {e}"[:5000]})
             tracker.finish("FAILED")
+        with contextlib.suppress(Exception):
+            callbacks.run_ended("FAILED", summary(error=f"{type(e).__name__}: {e}"))
         raise
+
+
+def _run_info(config: ResolvedConfig, tracker: RemoteTracker) -> RunInfo:
+    from lab.tracking import tracking_uri
+
+    return RunInfo(run_id=tracker.run_id, run_name=tracker.run_name, experiment=tracker.experiment,
+                   plugin=config.plugin.name, kind=config.plugin.spec.kind, target=config.target,
+                   config=config.as_dict(), artifact_uri=tracker.artifact_uri, tracking_uri=tracking_uri())
 
 
 class TrainingLoop:
     """The callback a model calls at every step: evaluation, checkpoints, best model, progress, stopping."""
 
-    def __init__(self, config: ResolvedConfig, model: Model, tracker: RemoteTracker, workdir: Path) -> None:
+    def __init__(self, config: ResolvedConfig, model: Model, tracker: RemoteTracker, workdir: Path,
+                 log_metrics: Any, callbacks: Callbacks) -> None:
+        self.log_metrics = log_metrics
+        self.callbacks = callbacks
         self.runner = config.runner
         self.score_key = config.plugin.spec.score
         self.model = model
@@ -238,7 +266,7 @@ class TrainingLoop:
                 return False
         if self.next_checkpoint is not None and step >= self.next_checkpoint:
             self.next_checkpoint = (step // self.runner.checkpoint_every + 1) * self.runner.checkpoint_every
-            _save_checkpoint(self.model, self.tracker, self.workdir)
+            _save_checkpoint(self)
         return True  # the model owns its budget: SB3, say, still trains on the rollout that reached it
 
     def _score(self, metrics: Mapping[str, float]) -> float:
@@ -261,8 +289,9 @@ class TrainingLoop:
         if self.best_score is None or score > self.best_score:
             self.best_score, self.best_step = score, self.step
             self.model.save(self.workdir / BEST_MODEL)
+            self.callbacks.checkpoint(self.workdir / BEST_MODEL, self.step, "best")
         self.solved = self.solved or (target is not None and score >= target)
-        self.tracker.log_metrics({**{f"eval/{k}": v for k, v in metrics.items()}, "best/score": self.best_score},
+        self.log_metrics({**{f"eval/{k}": v for k, v in metrics.items()}, "best/score": self.best_score},
                                  self.step)
         self._log_images()
         self.tracker.flush()  # evaluations are rare: make them visible in the UI at once
@@ -297,23 +326,25 @@ class TrainingLoop:
         )
 
 
-def _save_checkpoint(model: Model, tracker: RemoteTracker, workdir: Path) -> None:
-    directory = workdir / CHECKPOINT
-    model.save(directory)
-    tracker.log_artifact(directory, CHECKPOINT)
+def _save_checkpoint(loop: TrainingLoop) -> None:
+    directory = loop.workdir / CHECKPOINT
+    loop.model.save(directory)
+    loop.tracker.log_artifact(directory, CHECKPOINT)
+    loop.callbacks.checkpoint(directory, loop.step, "checkpoint")
 
 
 def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workdir: Path) -> None:
     """Final and best weights, the learning curve, and the plugin's own artifacts of the best model."""
     model.save(workdir / FINAL_MODEL)
     tracker.log_artifact(workdir / FINAL_MODEL, FINAL_MODEL)
+    loop.callbacks.checkpoint(workdir / FINAL_MODEL, loop.step, "final")
     if loop.best_step is not None:
         model.load(workdir / BEST_MODEL)
         tracker.log_artifact(workdir / BEST_MODEL, BEST_MODEL)
     test = getattr(model, "test", None)
     if callable(test):  # held-out metrics of the best model
         loop.test_metrics = dict(test())
-        tracker.log_metrics({f"test/{key}": value for key, value in loop.test_metrics.items()}, loop.step)
+        loop.log_metrics({f"test/{key}": value for key, value in loop.test_metrics.items()}, loop.step)
     tracker.set_tags({"lab.best_step": str(loop.best_step), "lab.solved": str(loop.solved).lower()})
     tracker.log_learning_curve(loop.evaluations, loop.score_key, getattr(model, "target_score", None))
     extra = workdir / "extra"

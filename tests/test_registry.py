@@ -109,7 +109,8 @@ def test_plugins_cli_lists_every_plugin(lab):
     assert result.code == 0
     rows = json.loads(result.out)
     assert {row["name"] for row in rows} >= BUILTINS
-    assert all(set(row) == {"name", "kind", "package", "version", "description"} for row in rows)
+    assert all(set(row) == {"name", "kind", "package", "version", "description", "status", "error"} for row in rows)
+    assert all(row["status"] == "ok" and row["error"] is None for row in rows)
     table = lab("plugins")
     assert table.code == 0 and "dqn" in table.out and "agent" in table.out
 

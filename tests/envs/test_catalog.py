@@ -55,7 +55,13 @@ def test_a_third_party_env_is_set_up_only_when_used():
         def register_envs(register) -> None:
             register(EnvSpec(id="thirdparty/Walk-v0", aliases=("Walk",), family="toy",
                              setup="tests_env_setup:register"))
-            register(EnvSpec(id="thirdparty/Walk-v0", aliases=("Walk2",)))  # duplicate id: refused
+
+    class Clumsy:  # everything it registers is taken back: one bad registration makes the plugin broken
+        @staticmethod
+        @hookimpl
+        def register_envs(register) -> None:
+            register(EnvSpec(id="thirdparty/Fine-v0", aliases=("Fine",)))
+            register(EnvSpec(id="thirdparty/Walk-v0", aliases=("Walk2",)))  # duplicate id
             register(EnvSpec(id="thirdparty/Bad-v0", setup="not a module"))
 
     import sys
@@ -73,10 +79,13 @@ def test_a_third_party_env_is_set_up_only_when_used():
     try:
         pm = make_plugin_manager(entry_points=False)
         pm.register_source(ThirdParty, "thirdparty", "lab-walk", "1.0")
+        pm.register_source(Clumsy, "clumsy", "lab-clumsy", "0.1")
         registry = load_registry(pm)
         assert calls == [], "registration alone never runs setup"
-        assert any("already registered by lab-walk" in p for p in registry.problems)
-        assert any("setup must be" in p for p in registry.problems)
+        (problem,) = registry.problems
+        assert "'clumsy' (lab-clumsy 0.1)" in problem
+        assert "already registered by lab-walk" in problem and "setup must be" in problem
+        assert "thirdparty/Fine-v0" not in registry.envs and "fine" not in registry.env_aliases
         assert registry.resolve_env("walk") == "thirdparty/Walk-v0"
         assert registry.resolve_env("Walk") == "thirdparty/Walk-v0"
         assert calls == [1], "setup runs once per process"
