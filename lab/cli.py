@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     play.add_argument("overrides", nargs="*", metavar="key=value")
     play.set_defaults(handler=cmd_play)
 
+    new = commands.add_parser("new", help="scaffold a plugin package: lab new plugin NAME --kind KIND")
+    new.add_argument("what", choices=["plugin"], help="what to create")
+    new.add_argument("name", help="the package (distribution) name, e.g. lab-reinforce")
+    new.add_argument("--kind", required=True, choices=["agent", "backbone", "generator", "env", "callback"])
+    new.add_argument("--dir", default=".", help="folder to create the package in (default: here)")
+    new.set_defaults(handler=cmd_new)
+
     ui = commands.add_parser("ui", help="open the MLflow UI on the tracking store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
@@ -237,6 +244,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     rows = [{"name": info.name, "kind": info.spec.kind, "package": info.package, "version": info.version,
              "description": info.spec.description, "status": "ok", "error": None}
             for info in sorted(registry.plugins.values(), key=lambda i: (i.spec.kind, i.name))]
+    # Plugin modules that add envs, datasets or lifecycle hooks but no model plugin are listed by module name.
+    rows += [{"name": module.name, "kind": module.kind, "package": module.package, "version": module.version,
+              "description": module.summary(), "status": "ok", "error": None}
+             for module in registry.modules.values() if not module.plugins]
     rows += [{"name": broken.name, "kind": "-", "package": broken.package, "version": broken.version,
               "description": "", "status": "broken", "error": broken.error} for broken in registry.broken.values()]
     if args.json:
@@ -360,6 +371,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if "run" not in options:
         raise ConfigError("missing run=<run id>: the MLflow run to sample from (see `lab ui`)")
     print(sample_run(_registry(), options))
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lab.scaffold import new_plugin
+
+    folder, files = new_plugin(args.name, args.kind, Path(args.dir))
+    print(f"created {args.kind} plugin package {folder}/ ({len(files)} files):")
+    for path in files:
+        print(f"  {path}")
+    print(f"next: cd {folder} && pip install -e . && pytest")
     return 0
 
 

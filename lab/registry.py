@@ -64,6 +64,7 @@ class Registry:
     env_sources: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # id -> package, version
     datasets: dict[str, tuple[DatasetSpec, str, str]] = dataclasses.field(default_factory=dict)  # + package, version
     broken: dict[str, Any] = dataclasses.field(default_factory=dict)  # plugin module name -> BrokenPlugin
+    modules: dict[str, Any] = dataclasses.field(default_factory=dict)  # plugin module name -> ModuleInfo
     hooks: Any = None  # pluggy's hook relay: the lifecycle hooks the runner calls
 
     @property
@@ -285,6 +286,31 @@ def make_plugin_manager(*, builtins: bool = True, entry_points: bool = True,
 
 
 REGISTRATION_HOOKS = ("register_plugins", "register_envs", "register_datasets")
+LIFECYCLE_HOOKS = ("on_run_start", "on_metrics", "on_checkpoint", "on_run_end")
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """One loaded plugin module (a built-in package or an installed entry point) and what it contributed."""
+
+    name: str
+    package: str
+    version: str
+    plugins: list[str]
+    envs: list[str]
+    datasets: list[str]
+    hooks: list[str]
+
+    @property
+    def kind(self) -> str:
+        return "envs" if self.envs else "datasets" if self.datasets else "callback" if self.hooks else "empty"
+
+    def summary(self) -> str:
+        parts = [f"{len(items)} {label}" + (f" ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})")
+                 for label, items in (("envs", self.envs), ("datasets", self.datasets)) if items]
+        if self.hooks:
+            parts.append("lifecycle hooks " + ", ".join(self.hooks))
+        return "; ".join(parts) or "registers nothing"
 
 
 def load_registry(pm: PluginManager | None = None) -> Registry:
@@ -318,6 +344,14 @@ def load_registry(pm: PluginManager | None = None) -> Registry:
             registry.restore(snapshot)
             pm.mark_broken(plugin_name, package, version, "; ".join(errors))
             registry.broken[plugin_name] = pm.broken[plugin_name]
+            continue
+        registry.modules[plugin_name] = ModuleInfo(
+            plugin_name, package, version,
+            plugins=sorted(set(registry.plugins) - set(snapshot[0])),
+            envs=sorted(set(registry.envs) - set(snapshot[1])),
+            datasets=sorted(set(registry.datasets) - set(snapshot[4])),
+            hooks=[hook for hook in LIFECYCLE_HOOKS
+                   if any(i.plugin_name == plugin_name for i in getattr(pm.hook, hook).get_hookimpls())])
     return registry
 
 
