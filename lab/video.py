@@ -31,14 +31,15 @@ class Recorder:
     """Collects frames while an agent plays; renders only the frames it keeps.
 
     Call :meth:`frame` after every reset and every step (``last=True`` after an episode's final step, which is
-    always kept) and :meth:`end_episode` after each episode. The stride starts at ``expected_length //
-    max_frames`` and doubles whenever an episode would keep more than ``max_frames`` frames, so files stay small
+    always kept) and :meth:`end_episode` after each episode. The stride starts small (so short episodes stay
+    smooth) and doubles whenever an episode would keep more than ``max_frames`` frames, so files stay small
     whatever the episode length."""
 
     fps: float | None = None
     """Frame rate of the env (its ``render_fps``), so the recording plays at real speed; see :meth:`configure`."""
     expected_length: int | None = None
-    """Steps a long episode takes (e.g. the env's time limit), to choose the first stride."""
+    """Steps the longest episode can take (the env's time limit): the first stride is chosen so that such an
+    episode is thinned at most twice (it renders at most twice the frames it keeps)."""
     max_frames: int = 200
     """Most frames kept per episode."""
     record: bool = True
@@ -59,7 +60,7 @@ class Recorder:
         """Set the frame rate and expected episode length where they were not given (the player knows its env)."""
         self.fps = self.fps or fps or 30.0
         self.expected_length = self.expected_length or expected_length
-        self.stride = max(1, -(-(self.expected_length or 0) // self.max_frames))
+        self.stride = max(1, -(-(self.expected_length or 0) // (4 * self.max_frames)))
 
     def frame(self, render: Callable[[], Any], *, last: bool = False) -> None:
         """Note one step of the episode; keeps ``render()``'s frame every ``stride`` steps and at the end."""

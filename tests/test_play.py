@@ -85,15 +85,15 @@ def frame(value: int) -> np.ndarray:
 
 
 def test_recorder_keeps_every_stride_th_frame_and_the_last():
-    recorder = Recorder(fps=10, expected_length=100, max_frames=20)
-    assert recorder.stride == 5
+    recorder = Recorder(fps=10, expected_length=300, max_frames=20)
+    assert recorder.stride == 4, "a 300-step episode is thinned at most twice"
     rendered = []
     for step in range(23):
         recorder.frame(lambda step=step: rendered.append(step) or frame(step), last=step == 22)
     recorder.end_episode(3.0, 22)
-    assert rendered == [0, 5, 10, 15, 20, 22], "only kept frames are rendered"
+    assert rendered == [0, 4, 8, 12, 16, 20, 22], "only kept frames are rendered"
     assert [int(f[0, 0, 0]) for f in recorder.frames] == rendered
-    assert recorder.durations_ms == [500.0] * 6
+    assert recorder.durations_ms == [400.0] * 7
     assert recorder.episodes[0].total_reward == 3.0 and recorder.episodes[0].length == 22
 
 
