@@ -75,7 +75,7 @@ def main() -> None:
             print(f"| {r['plugin']} | {r['env']} | {r['seed']} | failed: {r['error']} | | | |")
             continue
         print(f"| {r['plugin']} | {r['env']} | {r['seed']} | {r['wall_s']} | {r['steps']:,} "
-              f"| {r['best_logged']:.1f} | {r['eval20_mean']:.1f} +- {r['eval20_std']:.1f} |")
+              f"| {r['best_logged']:.4g} | {r['eval20_mean']:.4g} +- {r['eval20_std']:.2g} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

@@ -153,8 +153,8 @@ class PluginManager(pluggy.PluginManager):
     Every plugin is loaded on its own: one that fails to import, declares an incompatible API version or has a
     bad hook signature is unregistered again (pluggy does not roll back a failed registration), recorded in
     ``broken`` and reported; the others keep working. ``LAB_STRICT_PLUGINS=1`` makes that an error instead,
-    ``LAB_DISABLE_PLUGINS=a,b`` skips plugins by entry-point or distribution name, ``LAB_TRACE_PLUGINS=1`` traces
-    every hook call on stderr.
+    ``LAB_DISABLE_PLUGINS=a,b`` skips plugin modules by entry-point or distribution name (and model plugins by
+    name), ``LAB_TRACE_PLUGINS=1`` traces every hook call on stderr.
     """
 
     def __init__(self) -> None:
@@ -352,6 +352,8 @@ def load_registry(pm: PluginManager | None = None) -> Registry:
             datasets=sorted(set(registry.datasets) - set(snapshot[4])),
             hooks=[hook for hook in LIFECYCLE_HOOKS
                    if any(i.plugin_name == plugin_name for i in getattr(pm.hook, hook).get_hookimpls())])
+    for name in pm.disabled & set(registry.plugins):  # LAB_DISABLE_PLUGINS also takes model plugin names (dqn)
+        del registry.plugins[name]
     return registry
 
 

@@ -112,10 +112,12 @@ def test_broken_installed_distribution_is_reported(lab, tmp_path, monkeypatch):
     assert "shaky" not in quiet.out and quiet.err == "", "a disabled plugin is not even imported"
 
 
-def test_disable_blocks_builtin_plugins_too(lab, monkeypatch):
-    monkeypatch.setenv("LAB_DISABLE_PLUGINS", "lab_generators, lab_envs")
+def test_disable_blocks_builtin_modules_and_model_plugins(lab, monkeypatch):
+    monkeypatch.setenv("LAB_DISABLE_PLUGINS", "lab_generators, lab_envs,sac")
     names = {row["name"] for row in json.loads(lab("plugins", "--json").out)}
-    assert "dqn" in names and not {"vae", "gan", "diffusion", "lab_envs"} & names
+    assert "dqn" in names and not {"vae", "gan", "diffusion", "lab_envs", "sac"} & names
+    refused = lab("run", "plugin=sac", "env=Pendulum")
+    assert refused.code == 2 and "unknown plugin 'sac'" in refused.err
 
 
 def test_trace_shows_every_hook_call(lab, monkeypatch):
