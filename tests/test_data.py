@@ -66,20 +66,28 @@ def test_data_key_on_an_agent_is_refused(registry):
 
 def test_a_third_party_dataset_registers_with_provenance():
     module = types.ModuleType("lab_more_data")
+    clumsy = types.ModuleType("lab_clumsy_data")
 
     @hookimpl
     def register_datasets(register):
         register(DatasetSpec("tides", "regression", (24, 1), 500, "lab_more_data:tides", "Tide heights."))
-        register(DatasetSpec("bad", "clustering", (2,), 10, "lab_more_data:bad"))
+
+    @hookimpl
+    def register_bad_datasets(register):
+        register(DatasetSpec("waves", "regression", (24, 1), 500, "lab_clumsy_data:waves"))
+        register(DatasetSpec("bad", "clustering", (2,), 10, "lab_clumsy_data:bad"))
 
     module.register_datasets = register_datasets
+    clumsy.register_datasets = register_bad_datasets
     pm = make_plugin_manager(entry_points=False)
     pm.register_source(module, "lab_more_data", "lab-more-data", "0.1")
+    pm.register_source(clumsy, "lab_clumsy_data", "lab-clumsy-data", "0.2")
     registry = load_registry(pm)
     spec, package, version = registry.datasets["tides"]
     assert (spec.task, package, version) == ("regression", "lab-more-data", "0.1")
-    assert "bad" not in registry.datasets
-    assert any("task 'clustering'" in problem for problem in registry.problems)
+    assert "bad" not in registry.datasets and "waves" not in registry.datasets, "all or nothing per plugin"
+    (problem,) = registry.problems
+    assert "lab-clumsy-data" in problem and "task 'clustering'" in problem
 
 
 def test_goog_is_split_in_time_order(registry):
