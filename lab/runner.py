@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
+import re
 import signal
 import tempfile
 import time
@@ -25,6 +27,7 @@ import yaml
 from lab import __version__
 from lab.api import BuildContext, DatasetSpec, Model, RunInfo
 from lab.callbacks import Callbacks
+from lab.checkpoints import CHECKPOINTS, CheckpointError, manifest_digest, prune, write_checkpoint
 from lab.config import ResolvedConfig
 from lab.errors import ConfigError
 from lab.pictures import save_png
@@ -36,11 +39,25 @@ from lab.tracking_worker import RemoteTracker, TrackingError
 CONFIG_ARTIFACT = "config.yaml"
 BEST_MODEL = "model/best"
 FINAL_MODEL = "model/final"
-CHECKPOINT = "checkpoint"
 
 
 class Terminated(Exception):
     """Raised in the main thread on SIGTERM so the run is checkpointed and marked KILLED, like Ctrl-C."""
+
+
+class NonFiniteMetric(RuntimeError):
+    """A loss, reward, return or score became NaN or infinite: training has diverged."""
+
+
+# Metrics whose NaN or inf means the run has diverged (other metrics may be NaN legitimately, e.g. no episode yet).
+GUARDED_METRICS = re.compile(r"loss|reward|return|score|^eval/", re.IGNORECASE)
+
+
+def check_finite(metrics: Mapping[str, float], step: int) -> None:
+    for key, value in metrics.items():
+        if GUARDED_METRICS.search(key) and not math.isfinite(float(value)):
+            raise NonFiniteMetric(f"{key} is {float(value)} at step {step}: training diverged (lower lr=, or "
+                                  "check the reward scale); the best model so far is kept in the run")
 
 
 @dataclass
@@ -184,7 +201,8 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
     loop: TrainingLoop | None = None
 
     def log_metrics(metrics: Mapping[str, float], step: int) -> None:
-        tracker.log_metrics(metrics, step)
+        tracker.log_metrics(metrics, step)  # logged first, so the UI shows the NaN that stopped the run
+        check_finite(metrics, step)
         callbacks.metrics(metrics, step)
 
     def summary(**extra: Any) -> dict[str, Any]:
@@ -208,13 +226,19 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
         return result
     except (KeyboardInterrupt, Terminated):
         if loop is not None:
-            _save_checkpoint(loop)
+            try:
+                _save_checkpoint(loop)
+            except CheckpointError as e:  # still KILLED: the user stopped it; say why there is no new checkpoint
+                tracker.set_tags({"lab.error": str(e)})
         tracker.set_tags({"lab.stopped": "interrupted by the user (SIGINT/SIGTERM)"})
         tracker.finish("KILLED")
         callbacks.run_ended("KILLED", summary())
         raise
     except BaseException as e:
         with contextlib.suppress(TrackingError):  # a broken tracker must not hide the original error
+            if loop is not None and loop.best_step is not None:  # the best model so far survives a failure
+                tracker.log_artifact(workdir / BEST_MODEL, BEST_MODEL)
+                tracker.set_tags({"lab.best_step": str(loop.best_step)})
             tracker.log_text(traceback.format_exc(), "error/traceback.txt")
             tracker.set_tags({"lab.error": f"{type(e).__name__}: {e}"[:5000]})
             tracker.finish("FAILED")
@@ -276,6 +300,8 @@ class TrainingLoop:
 
     def evaluate(self) -> None:
         metrics = dict(self.model.evaluate(self.runner.eval_episodes))
+        if not all(math.isfinite(float(v)) for k, v in metrics.items() if GUARDED_METRICS.search(f"eval/{k}")):
+            self.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, self.step)  # logs, then raises
         score = self._score(metrics)
         target = getattr(self.model, "target_score", None)
         if target is not None and score >= target and self.runner.stop_when_solved:
@@ -327,10 +353,14 @@ class TrainingLoop:
 
 
 def _save_checkpoint(loop: TrainingLoop) -> None:
-    directory = loop.workdir / CHECKPOINT
-    loop.model.save(directory)
-    loop.tracker.log_artifact(directory, CHECKPOINT)
-    loop.callbacks.checkpoint(directory, loop.step, "checkpoint")
+    """An atomic, verified checkpoint at the current step, uploaded to ``checkpoints/step-<N>``; older ones pruned."""
+    root = loop.workdir / CHECKPOINTS
+    folder = write_checkpoint(loop.model, root, loop.step)
+    loop.tracker.log_artifact(folder, f"{CHECKPOINTS}/{folder.name}")
+    loop.tracker.set_tags({"lab.checkpoint": folder.name, "lab.checkpoint.sha256": manifest_digest(folder)})
+    for name in prune(root, loop.runner.checkpoint_keep):
+        loop.tracker.delete_artifacts(f"{CHECKPOINTS}/{name}")
+    loop.callbacks.checkpoint(folder, loop.step, "checkpoint")
 
 
 def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workdir: Path) -> None:

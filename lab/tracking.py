@@ -183,6 +183,13 @@ class Tracker:
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
+    def delete_artifacts(self, artifact_path: str) -> None:
+        """Remove an artifact folder (old checkpoints); stores that cannot delete keep it."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        with contextlib.suppress(NotImplementedError):
+            get_artifact_repository(self.artifact_uri).delete_artifacts(artifact_path)
+
     def finish(self, status: str) -> None:
         """Flush metrics and mark the run FINISHED, FAILED or KILLED."""
         try:

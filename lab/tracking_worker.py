@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-SYNC_OPS = {"artifact", "curve", "finish"}
+SYNC_OPS = {"artifact", "curve", "delete", "finish"}
 SEND_EVERY_POINTS = 1000  # one message per MLflow batch
 SEND_EVERY_SECONDS = 5.0  # so the UI shows live curves even when metrics come slowly
 
@@ -127,6 +127,9 @@ class RemoteTracker:
         self.flush()
         self._call("artifact", path=str(path), artifact_path=artifact_path)
 
+    def delete_artifacts(self, artifact_path: str) -> None:
+        self._call("delete", artifact_path=artifact_path)
+
     def log_image(self, path: Path, key: str, step: int) -> None:
         """Log a PNG as an MLflow image at ``step`` (the UI's step slider); the file must live until finish()."""
         self._send("image", path=str(path), key=key, step=int(step))
@@ -227,6 +230,8 @@ def _apply(tracker: Any, op: str, request: dict[str, Any]) -> None:
         tracker.log_text(request["text"], request["artifact_file"])
     elif op == "artifact":
         tracker.log_artifact(Path(request["path"]), request["artifact_path"])
+    elif op == "delete":
+        tracker.delete_artifacts(request["artifact_path"])
     elif op == "image":
         tracker.log_image(Path(request["path"]), request["key"], request["step"])
     elif op == "curve":

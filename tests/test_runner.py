@@ -87,7 +87,9 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_killed(lab, runs):
     assert result.code == 130
     (run,) = runs()
     assert run.info.status == "KILLED"
-    assert "checkpoint/toy.json" in artifacts(run)
+    # The interrupt came inside step 77, before the runner heard of it: the checkpoint is of step 76.
+    assert run.data.tags["lab.checkpoint"] == "step-76"
+    assert {"checkpoints/step-76/toy.json", "checkpoints/step-76/manifest.json"} <= artifacts(run)
 
 
 def test_an_exception_marks_the_run_failed_with_its_traceback(lab, runs):
@@ -100,12 +102,19 @@ def test_an_exception_marks_the_run_failed_with_its_traceback(lab, runs):
     assert "RuntimeError: toy failure" in run.data.tags["lab.error"]
 
 
-def test_periodic_checkpoints(lab, runs):
-    assert lab("run", "plugin=toy", "env=Toy", "steps=100", "checkpoint_every=40", "progress=false",
-               "stop_when_solved=false").code == 0
+def test_periodic_checkpoints_are_verified_and_only_the_newest_kept(lab, runs):
+    from lab.checkpoints import manifest_digest, verify_checkpoint
+
+    assert lab("run", "plugin=toy", "env=Toy", "steps=200", "checkpoint_every=40", "checkpoint_keep=2",
+               "progress=false", "stop_when_solved=false").code == 0
     (run,) = runs()
     root = Path(run.info.artifact_uri.removeprefix("file://"))
-    assert yaml.safe_load((root / "checkpoint/toy.json").read_text()) == {"step": 80}
+    assert sorted(p.name for p in (root / "checkpoints").iterdir()) == ["step-160", "step-200"]
+    newest = root / "checkpoints" / "step-200"
+    assert yaml.safe_load((newest / "toy.json").read_text()) == {"step": 200}
+    assert verify_checkpoint(newest) == 200
+    assert run.data.tags["lab.checkpoint"] == "step-200"
+    assert run.data.tags["lab.checkpoint.sha256"] == manifest_digest(newest)
 
 
 def test_config_file_with_cli_overrides(lab, runs, tmp_path: Path):

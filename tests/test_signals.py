@@ -35,4 +35,6 @@ def test_interrupted_run_is_checkpointed_and_killed(store: Path, signum: int, co
     assert "checkpoint saved, run marked KILLED" in err
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "KILLED"
-    assert "checkpoint" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert "checkpoints" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    (checkpoint,) = client.list_artifacts(run.info.run_id, "checkpoints")
+    assert checkpoint.path == f"checkpoints/{run.data.tags['lab.checkpoint']}"

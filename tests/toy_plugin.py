@@ -16,6 +16,8 @@ class ToyConfig:
     interrupt_at: int = option(0, "Raise KeyboardInterrupt at this step; 0 = never.", min=0)
     fail_at: int = option(0, "Raise RuntimeError at this step; 0 = never.", min=0)
     jitter: float = option(0.0, "Evaluations alternately add and subtract this much (lucky/unlucky episodes).")
+    nan_at: int = option(0, "Log a NaN training loss at this step; 0 = never.", min=0)
+    save_fails_at: int = option(0, "save() raises 'No space left on device' from this step on; 0 = never.", min=0)
 
 
 class ToyModel:
@@ -36,6 +38,8 @@ class ToyModel:
                 raise RuntimeError("toy failure")
             if self.step % 10 == 0:
                 self.log_metrics({"train/loss": 1.0 / self.step}, self.step)
+            if self.step == self.config.nan_at:
+                self.log_metrics({"train/loss": float("nan")}, self.step)
             if not on_step(self.step):
                 return
 
@@ -50,6 +54,9 @@ class ToyModel:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        if self.config.save_fails_at and self.step >= self.config.save_fails_at:
+            (directory / "toy.json").write_text('{"st')  # a half-written file, as a full disk leaves it
+            raise OSError(28, "No space left on device")
         (directory / "toy.json").write_text(json.dumps({"step": self.step}))
 
     def load(self, directory: Path) -> None:
