@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   lab plugins --json
   lab envs
   lab data
+  lab runs --stale
   lab ui
 """
 
@@ -101,6 +102,16 @@ def _parser() -> argparse.ArgumentParser:
                                            "[seed=0] [out=play.gif|.mp4] [device=D]")
     play.add_argument("overrides", nargs="*", metavar="key=value")
     play.set_defaults(handler=cmd_play)
+
+    runs = commands.add_parser("runs", help="recent runs: id, plugin, target, status, step, age; --stale for "
+                                            "RUNNING runs whose process is gone; `lab runs clean` marks those FAILED")
+    runs.add_argument("action", nargs="?", choices=["clean"], help="clean: mark stale runs FAILED")
+    runs.add_argument("--stale", action="store_true", help="only RUNNING runs whose process is gone")
+    runs.add_argument("--limit", type=int, default=20, help="how many recent runs to look at (default 20)")
+    runs.add_argument("--stale-after", type=float, default=600, metavar="SECONDS",
+                      help="a heartbeat older than this marks a run stale (default 600)")
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
+    runs.set_defaults(handler=cmd_runs)
 
     new = commands.add_parser("new", help="scaffold a plugin package: lab new plugin NAME --kind KIND")
     new.add_argument("what", choices=["plugin"], help="what to create")
@@ -371,6 +382,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if "run" not in options:
         raise ConfigError("missing run=<run id>: the MLflow run to sample from (see `lab ui`)")
     print(sample_run(_registry(), options))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from lab import runs
+
+    if args.limit < 1:
+        raise ConfigError(f"--limit {args.limit}: expected an integer >= 1")
+    if args.stale_after <= 0:
+        raise ConfigError(f"--stale-after {args.stale_after}: expected a number of seconds > 0")
+    rows = runs.list_runs(args.limit, args.stale_after)
+    if args.action == "clean":
+        cleaned = runs.clean(rows)
+        for row in cleaned:
+            print(f"marked {row.run_id} ({row.plugin} on {row.target}) FAILED: {row.stale_reason}")
+        print(f"{len(cleaned)} stale run(s) marked FAILED")
+        return 0
+    if args.stale:
+        rows = [row for row in rows if row.stale_reason]
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], indent=2))
+        return 0
+    _print_table([{"id": row.run_id, "plugin": row.plugin, "target": row.target,
+                   "status": "STALE" if row.stale_reason else row.status,
+                   "step": "-" if row.step is None else f"{row.step:,}", "age": runs.age(row.age_s),
+                   "heartbeat": runs.age(row.heartbeat_age_s), "note": row.stale_reason or ""} for row in rows],
+                 ("id", "plugin", "target", "status", "step", "age", "heartbeat", "note"))
     return 0
 
 

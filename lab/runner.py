@@ -14,6 +14,7 @@ import random
 import re
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -43,6 +44,9 @@ FINAL_MODEL = "model/final"
 
 class Terminated(Exception):
     """Raised in the main thread on SIGTERM so the run is checkpointed and marked KILLED, like Ctrl-C."""
+
+
+HEARTBEAT_SECONDS = 30.0
 
 
 class NonFiniteMetric(RuntimeError):
@@ -129,12 +133,38 @@ def run(config: ResolvedConfig) -> RunResult:
     # SIGINT interrupts even where the shell started lab with it ignored (`lab run ... &`, nohup).
     previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+    heartbeat = Heartbeat(tracker)
     try:
         with tempfile.TemporaryDirectory(prefix="lab-run-") as workdir:
-            return _train(config, tracker, device, Path(workdir))
+            return _train(config, tracker, device, Path(workdir), heartbeat)
     finally:
+        heartbeat.stop()
         signal.signal(signal.SIGINT, previous_sigint)
         signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+class Heartbeat:
+    """Tags the run with ``lab.heartbeat`` (unix time) and ``lab.step`` every HEARTBEAT_SECONDS while it trains,
+    so `lab runs --stale` can tell a run whose process died (SIGKILL, power loss) from a slow one."""
+
+    def __init__(self, tracker: RemoteTracker) -> None:
+        self.tracker = tracker
+        self.step = 0
+        self._stopped = threading.Event()
+        self.beat()
+        self._thread = threading.Thread(target=self._run, name="lab-heartbeat", daemon=True)
+        self._thread.start()
+
+    def beat(self) -> None:
+        with contextlib.suppress(TrackingError):
+            self.tracker.set_tags({"lab.heartbeat": str(int(time.time())), "lab.step": str(self.step)})
+
+    def _run(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            self.beat()
+
+    def stop(self) -> None:
+        self._stopped.set()
 
 
 def build_context(config: ResolvedConfig, device: str, tracker: RemoteTracker | None = None,
@@ -192,7 +222,8 @@ def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
     return tags
 
 
-def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir: Path) -> RunResult:
+def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir: Path,
+           heartbeat: Heartbeat) -> RunResult:
     started = time.monotonic()
     tracker.log_params(config.as_dict())
     tracker.log_text(yaml.safe_dump(config.as_dict(), sort_keys=False), CONFIG_ARTIFACT)
@@ -214,6 +245,7 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
         context = build_context(config, device, tracker, log_metrics=log_metrics)
         model: Model = config.plugin.build(context)
         loop = TrainingLoop(config, model, tracker, workdir, log_metrics, callbacks)
+        loop.heartbeat = heartbeat
         with ProgressBar(config.runner.steps, enabled=config.runner.progress) as bar:
             loop.bar = bar
             model.train(config.runner.steps, loop.on_step)
@@ -262,6 +294,7 @@ class TrainingLoop:
                  log_metrics: Any, callbacks: Callbacks) -> None:
         self.log_metrics = log_metrics
         self.callbacks = callbacks
+        self.heartbeat: Heartbeat | None = None
         self.runner = config.runner
         self.score_key = config.plugin.spec.score
         self.model = model
@@ -281,6 +314,8 @@ class TrainingLoop:
     def on_step(self, step: int) -> bool:
         """Called by the model; returns False to stop training. Cheap unless something is due."""
         self.step = step
+        if self.heartbeat is not None:
+            self.heartbeat.step = step
         if self.bar is not None:
             self.bar.advance_to(step)
         if step >= self.next_eval:
@@ -375,7 +410,8 @@ def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workd
     if callable(test):  # held-out metrics of the best model
         loop.test_metrics = dict(test())
         loop.log_metrics({f"test/{key}": value for key, value in loop.test_metrics.items()}, loop.step)
-    tracker.set_tags({"lab.best_step": str(loop.best_step), "lab.solved": str(loop.solved).lower()})
+    tracker.set_tags({"lab.best_step": str(loop.best_step), "lab.solved": str(loop.solved).lower(),
+                      "lab.step": str(loop.step)})
     tracker.log_learning_curve(loop.evaluations, loop.score_key, getattr(model, "target_score", None))
     extra = workdir / "extra"
     extra.mkdir()

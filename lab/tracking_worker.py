@@ -15,6 +15,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,7 @@ class RemoteTracker:
             [sys.executable, "-m", "lab.tracking_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             text=True, start_new_session=True, bufsize=1,
         )
+        self._lock = threading.Lock()
         self._run: dict[str, Any] | None = None
         self._start_pending = False
         self._buffer: list[list[Any]] = []
@@ -47,8 +49,9 @@ class RemoteTracker:
     def _send(self, op: str, **payload: Any) -> None:
         assert self._process.stdin is not None
         try:
-            self._process.stdin.write(json.dumps({"op": op, **payload}) + "\n")
-            self._process.stdin.flush()
+            with self._lock:  # the heartbeat thread sends too: one whole line at a time
+                self._process.stdin.write(json.dumps({"op": op, **payload}) + "\n")
+                self._process.stdin.flush()
         except BrokenPipeError:
             raise TrackingError(f"the tracking worker exited (code {self._process.poll()})") from None
 

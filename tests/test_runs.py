@@ -1,0 +1,113 @@
+"""`lab runs`: recent runs, stale ones (RUNNING with their process gone), and `lab runs clean`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+
+@pytest.fixture
+def client(store: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return MlflowClient(uri)
+
+
+def fake_run(client: MlflowClient, host: str, pid: int, heartbeat_age: float) -> str:
+    experiment = client.get_experiment_by_name("fake") or client.create_experiment("fake")
+    experiment_id = experiment if isinstance(experiment, str) else experiment.experiment_id
+    tags = {"lab.host": host, "lab.pid": str(pid), "lab.heartbeat": str(int(time.time() - heartbeat_age)),
+            "lab.plugin": "dqn", "lab.target": "CartPole-v1", "lab.step": "1200"}
+    return client.create_run(experiment_id, tags=tags).info.run_id
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_stale_means_running_with_its_process_gone(lab, client):
+    here = socket.gethostname()
+    alive = fake_run(client, here, os.getpid(), heartbeat_age=5)
+    gone = fake_run(client, here, dead_pid(), heartbeat_age=5)
+    silent = fake_run(client, "other-host", 1, heartbeat_age=3600)
+    remote_ok = fake_run(client, "other-host", 1, heartbeat_age=5)
+
+    rows = {row["run_id"]: row for row in json.loads(lab("runs", "--json").out)}
+    assert {alive, gone, silent, remote_ok} <= set(rows)
+    assert rows[alive]["stale_reason"] is None and rows[remote_ok]["stale_reason"] is None
+    assert "is gone" in rows[gone]["stale_reason"] and "no heartbeat for" in rows[silent]["stale_reason"]
+    assert rows[gone]["step"] == 1200 and rows[gone]["plugin"] == "dqn"
+
+    stale = {row["run_id"] for row in json.loads(lab("runs", "--stale", "--json").out)}
+    assert stale == {gone, silent}
+    cleaned = lab("runs", "clean")
+    assert cleaned.code == 0 and "2 stale run(s) marked FAILED" in cleaned.out
+    for run_id in (gone, silent):
+        run = client.get_run(run_id)
+        assert run.info.status == "FAILED" and run.data.tags["lab.error"].startswith("stale: ")
+    assert client.get_run(alive).info.status == "RUNNING", "a live run is never touched"
+    assert json.loads(lab("runs", "--stale", "--json").out) == []
+
+
+def test_finished_runs_are_listed_with_their_step(lab, client, with_toy_plugin):
+    assert lab("run", "plugin=toy", "env=Toy", "steps=300", "progress=false", "stop_when_solved=false").code == 0
+    (row,) = json.loads(lab("runs", "--json").out)
+    assert (row["plugin"], row["target"], row["status"], row["step"]) == ("toy", "Toy-v0", "FINISHED", 300)
+    assert row["host"] == socket.gethostname() and row["heartbeat_age_s"] < 60
+    table = lab("runs")
+    assert table.code == 0 and row["run_id"] in table.out and "FINISHED" in table.out
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--limit", "0"], "--limit 0"),
+                                               (["--stale-after", "-1"], "--stale-after -1.0")])
+def test_bad_options_are_refused(lab, client, args, message):
+    result = lab("runs", *args)
+    assert result.code == 2 and message in result.err
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the tracking worker through /proc")
+def test_a_sigkilled_run_is_found_stale_and_cleaned(lab, client):
+    process = subprocess.Popen([sys.executable, "-m", "lab.cli", "run", "plugin=dqn", "env=CartPole",
+                                "steps=500000", "stop_when_solved=false", "progress=false", "gif=false"],
+                               env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    run = None
+    while time.monotonic() < deadline and run is None:
+        time.sleep(0.5)
+        experiment = client.get_experiment_by_name("dqn-CartPole-v1")
+        found = client.search_runs([experiment.experiment_id]) if experiment else []
+        run = found[0] if found and "rollout/ep_rew_mean" in found[0].data.metrics else None
+    assert run is not None, "the run did not start training"
+    # Power loss, the OOM killer: the lab process and its tracking worker die at once, nobody marks the run.
+    for pid in [*children(process.pid), process.pid]:
+        os.kill(pid, signal.SIGKILL)
+    process.wait()
+    assert client.get_run(run.info.run_id).info.status == "RUNNING"
+    (stale,) = json.loads(lab("runs", "--stale", "--json").out)
+    assert stale["run_id"] == run.info.run_id and f"process {process.pid}" in stale["stale_reason"]
+    assert lab("runs", "clean").code == 0
+    assert client.get_run(run.info.run_id).info.status == "FAILED"
