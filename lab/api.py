@@ -17,6 +17,7 @@ import pluggy
 from lab.config import RunnerConfig, option, positive_sizes, unit_fraction
 from lab.errors import ConfigError
 from lab.pictures import image_grid, save_png, scatter_plot
+from lab.training_state import load_training_state, save_training_state
 from lab.video import Recorder
 
 __all__ = [
@@ -36,9 +37,11 @@ __all__ = [
     "StepCallback",
     "hookimpl",
     "image_grid",
+    "load_training_state",
     "option",
     "positive_sizes",
     "save_png",
+    "save_training_state",
     "scatter_plot",
     "unit_fraction",
 ]
@@ -233,6 +236,10 @@ class Model(Protocol):
     # - ``generate(self, n: int, seed: int) -> ndarray``: ``n`` samples of a generator, the same for the same seed:
     #   images (n, channels, height, width) in [0, 1] or points (n, dims). ``lab sample`` writes them as a PNG or .npy.
     # - ``sample(self, prompt: str, n: int, temperature: float, seed: int) -> str``: a language model's text.
+    # - ``checkpoint(self, directory: Path) -> None`` and ``restore(self, directory: Path) -> None``: everything exact
+    #   resumption needs (weights, optimizer state, RNG states, counters; see :func:`save_training_state`). The
+    #   runner uses them for checkpoints and ``resume=``; without them a checkpoint is ``save()`` and resuming
+    #   restores the weights only.
     # - ``play(self, episodes: int, seed: int, recorder: Recorder) -> None``: agents play ``episodes`` deterministic
     #   episodes with the current weights, starting from ``seed``, calling ``recorder.frame(render)`` after every
     #   reset and step and ``recorder.end_episode(total_reward, length)`` after each episode. ``lab play`` writes

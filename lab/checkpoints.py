@@ -17,6 +17,9 @@ from typing import Any
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
+CONFIG = "config.yaml"  # the run's resolved config, so a checkpoint folder alone can start a run
+# Files that only load by unpickling (SB3 zips, replay buffers, torch pickles): they can run code when loaded.
+PICKLED_SUFFIXES = (".zip", ".pkl", ".pickle", ".pt", ".pth", ".ckpt")
 
 
 class CheckpointError(RuntimeError):
@@ -31,14 +34,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_checkpoint(model: Any, root: Path, step: int) -> Path:
-    """``model.save()`` into ``root/step-<step>`` atomically, with a manifest of sha256s; returns the folder."""
+def write_checkpoint(model: Any, root: Path, step: int, config_text: str = "") -> Path:
+    """The model's training state (``checkpoint()``, else ``save()``) and the run's config, into
+    ``root/step-<step>`` atomically, with a manifest of sha256s; returns the folder."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     temporary = root / f".step-{step}.tmp"
     shutil.rmtree(temporary, ignore_errors=True)
     try:
-        model.save(temporary)
+        save = getattr(model, "checkpoint", None)
+        (save if callable(save) else model.save)(temporary)
+        if config_text:
+            (temporary / CONFIG).write_text(config_text)
         files = sorted(p for p in temporary.rglob("*") if p.is_file())
         manifest = {"step": step, "files": {str(p.relative_to(temporary)): sha256_of(p) for p in files}}
         (temporary / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -90,3 +97,7 @@ def _fsync(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def pickled_files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix.lower() in PICKLED_SUFFIXES)

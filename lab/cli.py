@@ -163,14 +163,33 @@ def _console(stderr: bool = False) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from lab.config import parse_overrides
+
+    cli = parse_overrides(args.overrides)
+    if "trust" in cli and "resume" not in cli:
+        raise ConfigError("trust= applies to resume=<checkpoint folder> only")
+    if "resume" not in cli:
+        return _run(_resolve(args.overrides), None)
+    from lab import resume
+
+    with tempfile.TemporaryDirectory(prefix="lab-resume-") as workdir:
+        config, point = resume.prepare(_registry(), cli, Path(workdir))
+        return _run(config, point)
+
+
+def _run(config: Any, point: Any) -> int:
     from lab import runner
 
-    config = _resolve(args.overrides)
     console = _console()
+    what = f"resuming run {point.run_id} at step {point.step:,}" if point and point.run_id else (
+        f"from checkpoint {point.checkpoint} (step {point.step:,})" if point else f"preset: {config.preset or 'none'}")
     console.print(f"[bold]lab run[/] {config.plugin.name} on {config.target} "
-                  f"(preset: {config.preset or 'none'}, seed {config.runner.seed}, budget {config.runner.steps:,})")
+                  f"({what}, seed {config.runner.seed}, budget {config.runner.steps:,})")
     try:
-        result = runner.run(config)
+        result = runner.run(config, point)
     except KeyboardInterrupt:
         print("lab: interrupted: checkpoint saved, run marked KILLED", file=sys.stderr)
         return 130

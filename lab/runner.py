@@ -12,7 +12,9 @@ import json
 import math
 import random
 import re
+import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -34,6 +36,7 @@ from lab.errors import ConfigError
 from lab.pictures import save_png
 from lab.progress import ProgressBar
 from lab.registry import load_dataset
+from lab.resume import ResumePoint
 from lab.tracking import git_commit, host_tags
 from lab.tracking_worker import RemoteTracker, TrackingError
 
@@ -114,9 +117,9 @@ def experiment_name(config: ResolvedConfig) -> str:
     return config.runner.experiment or f"{config.plugin.name}-{config.target}"
 
 
-def run(config: ResolvedConfig) -> RunResult:
-    """Train ``config``'s plugin in a new MLflow run. Raises KeyboardInterrupt/Terminated after marking
-    the run KILLED, or the original exception after marking it FAILED."""
+def run(config: ResolvedConfig, resume: ResumePoint | None = None) -> RunResult:
+    """Train ``config``'s plugin in a new MLflow run (or, with ``resume``, on from a checkpoint). Raises
+    KeyboardInterrupt/Terminated after marking the run KILLED, or the original exception after marking it FAILED."""
     tracker = RemoteTracker()  # starts importing mlflow in a child process right away
     try:
         import torch
@@ -129,14 +132,18 @@ def run(config: ResolvedConfig) -> RunResult:
         torch.set_num_threads(config.runner.threads)
     seed_everything(config.runner.seed)
 
-    tracker.start(experiment_name(config), config.runner.run_name, _tags(config, device))
+    if resume is not None and resume.run_id is not None:
+        tracker.resume(resume.run_id, {**_tags(config, device), "lab.resumed_from": f"step-{resume.step}",
+                                       "lab.steps": str(config.runner.steps)})
+    else:
+        tracker.start(experiment_name(config), config.runner.run_name, _tags(config, device))
     # SIGINT interrupts even where the shell started lab with it ignored (`lab run ... &`, nohup).
     previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
     heartbeat = Heartbeat(tracker)
     try:
         with tempfile.TemporaryDirectory(prefix="lab-run-") as workdir:
-            return _train(config, tracker, device, Path(workdir), heartbeat)
+            return _train(config, tracker, device, Path(workdir), heartbeat, resume)
     finally:
         heartbeat.stop()
         signal.signal(signal.SIGINT, previous_sigint)
@@ -223,10 +230,14 @@ def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
 
 
 def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir: Path,
-           heartbeat: Heartbeat) -> RunResult:
+           heartbeat: Heartbeat, resume: ResumePoint | None) -> RunResult:
     started = time.monotonic()
-    tracker.log_params(config.as_dict())
-    tracker.log_text(yaml.safe_dump(config.as_dict(), sort_keys=False), CONFIG_ARTIFACT)
+    config_text = yaml.safe_dump(config.as_dict(), sort_keys=False)
+    if resume is None or resume.run_id is None:  # a resumed run keeps its params (MLflow's are write-once)
+        tracker.log_params(config.as_dict())
+        tracker.log_text(config_text, CONFIG_ARTIFACT)
+    if resume is not None and resume.run_id is None:
+        tracker.set_tags({"lab.resumed_from": f"{resume.checkpoint} (step {resume.step})"})
     callbacks = Callbacks(config.hooks)
     callbacks.run_started(_run_info(config, tracker))
     loop: TrainingLoop | None = None
@@ -246,6 +257,9 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
         model: Model = config.plugin.build(context)
         loop = TrainingLoop(config, model, tracker, workdir, log_metrics, callbacks)
         loop.heartbeat = heartbeat
+        loop.config_text = config_text
+        if resume is not None:
+            _restore(loop, model, resume, tracker)
         with ProgressBar(config.runner.steps, enabled=config.runner.progress) as bar:
             loop.bar = bar
             model.train(config.runner.steps, loop.on_step)
@@ -287,6 +301,28 @@ def _run_info(config: ResolvedConfig, tracker: RemoteTracker) -> RunInfo:
                    config=config.as_dict(), artifact_uri=tracker.artifact_uri, tracking_uri=tracking_uri())
 
 
+def _restore(loop: TrainingLoop, model: Model, resume: ResumePoint, tracker: RemoteTracker) -> None:
+    """Load the checkpoint into the model and put the loop where the interrupted run was."""
+    restore = getattr(model, "restore", None)
+    if callable(restore):
+        restore(resume.checkpoint)
+    else:  # the plugin saves weights only: optimizer and RNG state start afresh
+        model.load(resume.checkpoint)
+        tracker.set_tags({"lab.resume": "weights only (the plugin has no checkpoint/restore)"})
+        print(f"lab: warning: plugin {loop.plugin_name!r} restores weights only: its optimizer and random state "
+              "start afresh", file=sys.stderr)
+    runner = loop.runner
+    loop.step = resume.step
+    loop.next_eval = (resume.step // runner.eval_every + 1) * runner.eval_every
+    if runner.checkpoint_every:
+        loop.next_checkpoint = (resume.step // runner.checkpoint_every + 1) * runner.checkpoint_every
+    loop.evaluations = list(resume.evaluations)
+    if resume.best_model is not None and resume.best_step is not None:
+        shutil.copytree(resume.best_model, loop.workdir / BEST_MODEL)
+        loop.best_score, loop.best_step = resume.best_score, resume.best_step
+        loop.last_eval_step = resume.best_step
+
+
 class TrainingLoop:
     """The callback a model calls at every step: evaluation, checkpoints, best model, progress, stopping."""
 
@@ -295,6 +331,8 @@ class TrainingLoop:
         self.log_metrics = log_metrics
         self.callbacks = callbacks
         self.heartbeat: Heartbeat | None = None
+        self.config_text = ""
+        self.plugin_name = config.plugin.name
         self.runner = config.runner
         self.score_key = config.plugin.spec.score
         self.model = model
@@ -390,7 +428,7 @@ class TrainingLoop:
 def _save_checkpoint(loop: TrainingLoop) -> None:
     """An atomic, verified checkpoint at the current step, uploaded to ``checkpoints/step-<N>``; older ones pruned."""
     root = loop.workdir / CHECKPOINTS
-    folder = write_checkpoint(loop.model, root, loop.step)
+    folder = write_checkpoint(loop.model, root, loop.step, loop.config_text)
     loop.tracker.log_artifact(folder, f"{CHECKPOINTS}/{folder.name}")
     loop.tracker.set_tags({"lab.checkpoint": folder.name, "lab.checkpoint.sha256": manifest_digest(folder)})
     for name in prune(root, loop.runner.checkpoint_keep):

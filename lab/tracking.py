@@ -113,6 +113,20 @@ class Tracker:
                                        tags=dict(tags))
         return cls(mlflow_client, run.info.run_id)
 
+    @classmethod
+    def resume(cls, run_id: str, tags: Mapping[str, str]) -> Tracker:
+        """Reopen a stopped run (``resume=``): RUNNING again, with this process's tags."""
+        mlflow_client = client()
+        mlflow_client.update_run(run_id, status="RUNNING")
+        tracker = cls(mlflow_client, run_id)
+        tracker.set_tags(tags)
+        return tracker
+
+    @property
+    def experiment(self) -> str:
+        run = self.client.get_run(self.run_id)
+        return self.client.get_experiment(run.info.experiment_id).name
+
     @property
     def run_name(self) -> str:
         return self.client.get_run(self.run_id).info.run_name

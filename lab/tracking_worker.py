@@ -81,6 +81,10 @@ class RemoteTracker:
         self._send("start", experiment=experiment, run_name=run_name, tags=dict(tags))
         self._start_pending = True
 
+    def resume(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self._send("resume", run_id=run_id, tags=dict(tags))
+        self._start_pending = True
+
     def _info(self, key: str) -> str:
         self._take_start_reply()
         assert self._run is not None, "start() was not called"
@@ -189,10 +193,13 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
         request = json.loads(line)
         op = request.pop("op")
         try:
-            if op == "start":
-                tracker = Tracker.start(request["experiment"], request["run_name"], request["tags"])
+            if op in ("start", "resume"):
+                if op == "start":
+                    tracker = Tracker.start(request["experiment"], request["run_name"], request["tags"])
+                else:
+                    tracker = Tracker.resume(request["run_id"], request["tags"])
                 reply(run_id=tracker.run_id, run_name=tracker.run_name, artifact_uri=tracker.artifact_uri,
-                      experiment=request["experiment"])
+                      experiment=tracker.experiment)
                 _preload_plotting()  # while the parent trains, so the learning curve is quick at the end
                 continue
             assert tracker is not None, f"{op} before start"
@@ -204,7 +211,7 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
                 return
         except Exception as e:  # reported to the parent at its next synchronous call
             message = f"{op}: {type(e).__name__}: {e}"
-            if op == "start" or op in SYNC_OPS:
+            if op in ("start", "resume") or op in SYNC_OPS:
                 reply(error=message)
             else:
                 deferred_error = deferred_error or message

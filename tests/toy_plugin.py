@@ -28,11 +28,12 @@ class ToyModel:
         self.log_metrics = context.log_metrics
         self.step = 0
         self.evaluations = 0
+        self.resumed = False  # loaded weights: interrupt_at has happened already
 
     def train(self, budget: int, on_step: StepCallback) -> None:
         while self.step < budget:
             self.step += 1
-            if self.step == self.config.interrupt_at:
+            if self.step == self.config.interrupt_at and not self.resumed:
                 raise KeyboardInterrupt
             if self.step == self.config.fail_at:
                 raise RuntimeError("toy failure")
@@ -61,6 +62,7 @@ class ToyModel:
 
     def load(self, directory: Path) -> None:
         self.step = json.loads((directory / "toy.json").read_text())["step"]
+        self.resumed = True
 
     def artifacts(self, directory: Path) -> list[Path]:
         path = directory / "toy.txt"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from lab.api import BuildContext, StepCallback
+from lab.api import BuildContext, StepCallback, load_training_state, save_training_state
 from lab_backbones.language import LanguageModel
 from lab_backbones.networks import build_features
 
@@ -42,6 +43,17 @@ def resolve_loss(config: object, task: str, classes: int | None, plugin: str) ->
     return "ovr_bce" if plugin == "perceptron" else "cross_entropy"
 
 
+@dataclass
+class EpochState:
+    """Where training is inside the current epoch."""
+
+    order: torch.Tensor
+    position: int = 0
+    losses: list[float] = field(default_factory=list)
+    correct: int = 0
+    seen: int = 0
+
+
 class SupervisedModel:
     target_score = None  # supervised tasks have no "solved" threshold: the whole budget is used
 
@@ -64,6 +76,7 @@ class SupervisedModel:
         self.optimizer = None if self.perceptron_rule else self._optimizer()
         self.generator = torch.Generator().manual_seed(context.runner.seed)
         self.examples = 0
+        self.epoch: EpochState | None = None
         self.log_metrics = context.log_metrics
         parameters = sum(p.numel() for p in self.net.parameters())
         self.log_metrics({"model/parameters": parameters}, 0)
@@ -107,23 +120,28 @@ class SupervisedModel:
         batch = len(x) if self.config.optimizer == "gd" else self.config.batch_size
         self.net.train()
         while self.examples < budget:
-            order = torch.randperm(len(x), generator=self.generator).to(self.device)
-            losses, correct, seen = [], 0, 0
-            for start in range(0, len(x), batch):
-                index = order[start:start + batch][: budget - self.examples]
+            # The epoch's order and position live on the model, so a checkpoint taken mid-epoch resumes exactly.
+            if self.epoch is None:
+                self.epoch = EpochState(torch.randperm(len(x), generator=self.generator))
+            epoch = self.epoch
+            order = epoch.order.to(self.device)
+            while epoch.position < len(x):
+                index = order[epoch.position:epoch.position + batch][: budget - self.examples]
                 self._schedule(budget)
                 loss, right = self._update(x[index], y[index])
-                losses.append(loss)
-                correct, seen = correct + right, seen + len(index)
+                epoch.losses.append(loss)
+                epoch.correct, epoch.seen = epoch.correct + right, epoch.seen + len(index)
+                epoch.position += batch
                 self.examples += len(index)
                 if not on_step(self.examples):
                     return
                 if self.examples >= budget:
                     break
-            epoch = {"train/loss": float(np.mean(losses))}
+            metrics = {"train/loss": float(np.mean(epoch.losses))}
             if self.classes:
-                epoch["train/accuracy"] = correct / seen  # on the (augmented) batches as they were trained
-            self.log_metrics(epoch, self.examples)
+                metrics["train/accuracy"] = epoch.correct / epoch.seen  # on the (augmented) batches as trained
+            self.log_metrics(metrics, self.examples)
+            self.epoch = None
 
     def _schedule(self, budget: int) -> None:
         if self.optimizer is None or self.config.lr_schedule == "constant":
@@ -218,6 +236,27 @@ class SupervisedModel:
         if missing or unexpected:
             raise ValueError(f"weights in {directory} do not fit this config (missing {missing}, "
                              f"unexpected {unexpected})")
+
+    def checkpoint(self, directory: Path) -> None:
+        """Weights plus everything exact resumption needs: optimizer, RNGs, the epoch's order and position."""
+        self.save(directory)
+        epoch = self.epoch
+        save_training_state(
+            directory, optimizers={"optimizer": self.optimizer} if self.optimizer else {},
+            generators={"data": self.generator}, tensors={"order": epoch.order if epoch else None},
+            values={"examples": self.examples, "epoch": None if epoch is None else
+                    {"position": epoch.position, "losses": epoch.losses, "correct": epoch.correct,
+                     "seen": epoch.seen}})
+
+    def restore(self, directory: Path) -> None:
+        self.load(directory)
+        values, tensors = load_training_state(
+            directory, optimizers={"optimizer": self.optimizer} if self.optimizer else {},
+            generators={"data": self.generator})
+        self.examples = int(values["examples"])
+        saved = values["epoch"]
+        self.epoch = None if saved is None else EpochState(tensors["order"], saved["position"], saved["losses"],
+                                                           saved["correct"], saved["seen"])
 
     def artifacts(self, directory: Path) -> list[Path]:
         from lab_backbones.plots import confusion_matrix_png, predictions_png

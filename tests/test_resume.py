@@ -1,0 +1,188 @@
+"""`lab run resume=...`: an interrupted run continues in the same MLflow run, exactly where it stopped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+# Ctrl-C at a chosen moment, from inside the run: a callback raising KeyboardInterrupt at the first evaluation at or
+# after $INTERRUPT_AT (the runner saves a checkpoint and marks the run KILLED, exactly as for a real Ctrl-C).
+INTERRUPTER = textwrap.dedent("""
+    import os
+    from lab.api import hookimpl
+
+    @hookimpl
+    def on_metrics(metrics, step):
+        if any(key.startswith("eval/") for key in metrics) and step >= int(os.environ["INTERRUPT_AT"]):
+            raise KeyboardInterrupt
+    """)
+
+
+@pytest.fixture
+def client(store: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return MlflowClient(uri)
+
+
+@pytest.fixture
+def interrupter(tmp_path: Path) -> Path:
+    directory = tmp_path / "interrupt"
+    directory.mkdir()
+    (directory / "interrupter.py").write_text(INTERRUPTER)
+    return directory
+
+
+def only_run(client: MlflowClient):
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return run
+
+
+def history(client: MlflowClient, run_id: str, key: str) -> list[int]:
+    return [m.step for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+def test_a_killed_run_resumes_in_the_same_run(lab, client, with_toy_plugin):
+    args = ["plugin=toy", "env=Toy", "steps=300", "eval_every=50", "interrupt_at=77", "stop_when_solved=false",
+            "progress=false"]
+    assert lab("run", *args).code == 130
+    run_id = only_run(client).info.run_id
+    resumed = lab("run", f"resume={run_id}", "progress=false")
+    assert resumed.code == 0, resumed.err
+    assert f"resuming run {run_id} at step 76" in resumed.out
+    assert "restores weights only" in resumed.err, "the toy has no checkpoint()/restore()"
+    run = only_run(client)
+    assert run.info.run_id == run_id and run.info.status == "FINISHED"
+    assert run.data.tags["lab.resumed_from"] == "step-76" and run.data.tags["lab.step"] == "300"
+    assert history(client, run_id, "eval/mean_return") == [50, 100, 150, 200, 250, 300], "no gaps, no duplicates"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["rate=0.5"], "resume cannot change logged params (rate: 0.01 -> 0.5); only steps, progress, device"),
+    (["steps=50"], "steps=50: the checkpoint is at step 76"),
+    (["config=x.yaml"], "config= does not go with resume="),
+    (["trust=maybe"], "trust=maybe: expected true or false"),
+])
+def test_resume_refuses_changes_and_bad_budgets(lab, client, with_toy_plugin, extra, message):
+    assert lab("run", "plugin=toy", "env=Toy", "steps=300", "interrupt_at=77", "progress=false").code == 130
+    run_id = only_run(client).info.run_id
+    result = lab("run", f"resume={run_id}", *extra)
+    assert result.code == 2 and message in result.err
+    assert only_run(client).info.status == "KILLED", "nothing was reopened"
+
+
+def test_resume_refuses_unknown_live_and_checkpointless_runs(lab, client, with_toy_plugin):
+    assert "unknown run id 'nope'" in lab("run", "resume=nope").err
+    assert "no such checkpoint folder" in lab("run", "resume=./missing/step-3").err
+    assert lab("run", "plugin=toy", "env=Toy", "steps=100", "progress=false").code == 0
+    finished = only_run(client).info.run_id
+    result = lab("run", f"resume={finished}", "steps=200")
+    assert result.code == 2 and "has no checkpoint to resume from" in result.err
+    live = client.create_run(client.search_runs([only_run(client).info.experiment_id])[0].info.experiment_id,
+                             tags={"lab.host": "elsewhere", "lab.pid": "1", "lab.heartbeat": "9999999999"})
+    result = lab("run", f"resume={live.info.run_id}")
+    assert result.code == 2 and "is still RUNNING" in result.err
+    assert "trust= applies to resume=" in lab("run", "plugin=toy", "env=Toy", "trust=true").err
+
+
+def write_manifest(folder: Path, step: int) -> None:
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+    (folder / "manifest.json").write_text(json.dumps({"step": step, "files": files}))
+
+
+class Payload:
+    """Unpickling this runs code: it creates a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_an_outside_checkpoint_with_pickles_is_refused_without_trust(lab, client, tmp_path):
+    folder = tmp_path / "downloaded" / "step-500"
+    folder.mkdir(parents=True)
+    marker = tmp_path / "code-ran"
+    (folder / "sb3_algorithm.zip").write_bytes(pickle.dumps(Payload(marker)))
+    (folder / "replay_buffer.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    (folder / "config.yaml").write_text(yaml.safe_dump({"plugin": "dqn", "env": "CartPole-v1", "steps": 1000}))
+    write_manifest(folder, 500)
+    result = lab("run", f"resume={folder}")
+    assert result.code == 2
+    assert "replay_buffer.pkl, sb3_algorithm.zip load by unpickling" in result.err and "trust=true" in result.err
+    assert not marker.exists(), "nothing from the folder ran"
+    assert client.search_experiments() == [] or client.search_runs(
+        [e.experiment_id for e in client.search_experiments()]) == []
+    (folder / "policy.safetensors").write_bytes(b"tampered")  # not in the manifest: fine; altering a listed file:
+    (folder / "config.yaml").write_text("plugin: dqn\n")
+    tampered = lab("run", f"resume={folder}", "trust=true")
+    assert tampered.code == 2 and "does not match its sha256" in tampered.err
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_a_torch_plugin_resumes_to_exactly_the_same_weights(lab, client, interrupter, monkeypatch):
+    from safetensors.torch import load_file
+
+    # Dropout, shift augmentation and Adam: every kind of training state matters for exactness.
+    args = ["plugin=mlp", "data=digits", "steps=3000", "eval_every=700", "seed=3", "progress=false",
+            "checkpoint_every=0"]
+    assert lab("run", *args).code == 0
+    straight = only_run(client)
+    monkeypatch.setenv("INTERRUPT_AT", "1400")
+    assert lab("--plugins-dir", str(interrupter), "run", *args, "experiment=interrupted").code == 130
+    interrupted = client.search_runs([client.get_experiment_by_name("interrupted").experiment_id])[0]
+    assert interrupted.info.status == "KILLED"
+    assert int(interrupted.data.tags["lab.checkpoint"].removeprefix("step-")) >= 1400
+    assert lab("run", f"resume={interrupted.info.run_id}", "progress=false").code == 0
+
+    def final_weights(run) -> dict:
+        root = Path(client.get_run(run.info.run_id).info.artifact_uri.removeprefix("file://"))
+        return load_file(str(root / "model/final/model.safetensors"))
+
+    first, second = final_weights(straight), final_weights(interrupted)
+    assert first.keys() == second.keys()
+    assert all((first[key] == second[key]).all() for key in first), "bit-identical weights"
+    assert history(client, interrupted.info.run_id, "eval/score") == history(client, straight.info.run_id,
+                                                                               "eval/score")
+
+
+@pytest.mark.slow
+def test_an_sb3_agent_resumes_with_its_replay_buffer_and_counters(lab, client, interrupter, monkeypatch):
+    args = ["plugin=dqn", "env=CartPole", "steps=3000", "eval_every=1000", "eval_episodes=2", "learning_starts=200",
+            "checkpoint_every=1000", "stop_when_solved=false", "progress=false", "gif=false"]
+    monkeypatch.setenv("INTERRUPT_AT", "2000")
+    assert lab("--plugins-dir", str(interrupter), "run", *args).code == 130
+    run = only_run(client)
+    checkpoints = Path(run.info.artifact_uri.removeprefix("file://")) / "checkpoints"
+    assert run.data.tags["lab.checkpoint"] == "step-2000"
+    assert {"sb3_algorithm.zip", "replay_buffer.pkl", "policy.safetensors", "manifest.json"} <= {
+        p.name for p in (checkpoints / "step-2000").iterdir()}
+
+    def saved(step: int):
+        from stable_baselines3 import DQN
+
+        model = DQN.load(checkpoints / f"step-{step}" / "sb3_algorithm.zip")
+        model.load_replay_buffer(checkpoints / f"step-{step}" / "replay_buffer.pkl")
+        return model.num_timesteps, model.replay_buffer.size()
+
+    # SB3 stores a step's transition after its callback returns: Ctrl-C inside step 2000 leaves 1999 stored.
+    assert saved(2000) == (2000, 1999)
+    resumed = lab("run", f"resume={run.info.run_id}", "progress=false")
+    assert resumed.code == 0, resumed.err
+    run = only_run(client)
+    # DQN's preset collects 256 steps per update: the budget ends inside the chunk that crosses 3000.
+    assert run.info.status == "FINISHED" and 3000 <= int(run.data.tags["lab.step"]) < 3000 + 256
+    # The 1999 saved transitions were kept; steps 2001-2999 added 999 (step 3000's is stored after its checkpoint).
+    assert saved(3000) == (3000, 1999 + 999), "the resumed run kept the whole buffer"
+    assert history(client, run.info.run_id, "eval/mean_return") == [1000, 2000, 3000]
+    steps = history(client, run.info.run_id, "rollout/exploration_rate")
+    assert steps == sorted(steps) and steps[-1] > 2000, "SB3's own counters continue"
