@@ -64,7 +64,35 @@ def client() -> MlflowClient:
     with _store_lock(uri):
         mlflow_client = MlflowClient(tracking_uri=uri)
         mlflow_client.search_experiments(max_results=1)  # forces schema creation under the lock
-    return mlflow_client
+    return RetryingClient(mlflow_client)  # type: ignore[return-value]
+
+
+RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0)  # about 20 s in all
+
+
+class RetryingClient:
+    """An MlflowClient whose calls are retried while sqlite answers "database is locked" (many `lab run`
+    processes writing to one store at once); any other error is raised at once."""
+
+    def __init__(self, mlflow_client: Any) -> None:
+        self._client = mlflow_client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            for delay in RETRY_DELAYS:
+                try:
+                    return attribute(*args, **kwargs)
+                except Exception as e:
+                    if "database is locked" not in str(e):
+                        raise
+                    time.sleep(delay)
+            return attribute(*args, **kwargs)
+
+        return call
 
 
 def experiment_id(mlflow_client: MlflowClient, name: str) -> str:
