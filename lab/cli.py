@@ -36,6 +36,7 @@ EXAMPLES = """examples:
 
 
 _plugins_dir: str | None = None  # --plugins-dir of this invocation
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -454,6 +455,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     root = default_artifact_root()
     if root:
         command += ["--default-artifact-root", root]
+    if args.host not in LOOPBACK:
+        print(f"lab ui: warning: --host {args.host} makes the MLflow UI reachable from the network, and it has no "
+              "authentication by default: anyone who can reach the port can read, change and delete your runs",
+              file=sys.stderr)
     print(f"lab ui: MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
     sys.stderr.flush()
     os.execv(sys.executable, command)

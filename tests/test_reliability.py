@@ -74,3 +74,38 @@ def test_checkpoints_are_atomic_and_tampering_is_detected(tmp_path):
     (folder / "weights.bin").write_bytes(b"\x01" * 64)
     with pytest.raises(CheckpointError, match="does not match its sha256"):
         verify_checkpoint(folder)
+
+
+def test_no_environment_variable_or_secret_is_logged(lab, runs, monkeypatch):
+    monkeypatch.setenv("LAB_TEST_API_TOKEN", "s3cr3t-value-123")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "another-s3cr3t")
+    assert lab("run", *TOY, "steps=50").code == 0
+    (run,) = runs()
+    logged = " ".join([*run.data.params.values(), *run.data.tags.values(), *run.data.params, *run.data.tags])
+    assert "s3cr3t" not in logged
+    root = artifacts(run)
+    assert all("s3cr3t" not in p.read_text(errors="ignore") for p in root.rglob("*") if p.is_file())
+
+
+def test_the_ui_warns_before_binding_beyond_loopback(lab, store, monkeypatch):
+    import os
+
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
+    quiet = lab("ui", "--port", "5999")
+    assert "warning" not in quiet.err and started[-1][started[-1].index("--host") + 1] == "127.0.0.1"
+    loud = lab("ui", "--host", "0.0.0.0", "--port", "5999")
+    assert "no authentication by default" in loud.err and started[-1][started[-1].index("--host") + 1] == "0.0.0.0"
+
+
+def test_nothing_loads_pickles_implicitly():
+    """Model files are safetensors; torch.load, where ever used, must be weights_only=True; pickle never."""
+    import re
+
+    root = Path(__file__).parents[1]
+    for path in [*root.glob("lab/**/*.py"), *root.glob("plugins/**/*.py"), *root.glob("envs/**/*.py"),
+                 *root.glob("examples/**/*.py")]:
+        text = path.read_text()
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, f"{path}: {call}"
+        assert not re.search(r"\bpickle\.loads?\(", text), f"{path} unpickles"
