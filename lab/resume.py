@@ -35,6 +35,8 @@ class ResumePoint:
     best_step: int | None = None
     best_model: Path | None = None
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+    """The run's checkpoint folders, oldest first (so the newest ``checkpoint_keep`` stay across sessions)."""
 
 
 def prepare(registry: Registry, cli: dict[str, Any], workdir: Path) -> tuple[Any, ResumePoint]:
@@ -90,8 +92,9 @@ def _from_run(registry: Registry, run_id: str, cli: dict[str, Any], workdir: Pat
     except (MlflowException, OSError):
         raise ConfigError(f"run {run_id} has no {CONFIG}: it was not made by lab run") from None
     config = _config(registry, logged, cli)
-    checkpoint, step = _newest_checkpoint(mlflow_client, run_id, workdir)
-    point = ResumePoint(checkpoint=checkpoint, step=_budget_check(config, step), run_id=run_id)
+    checkpoint, step, names = _newest_checkpoint(mlflow_client, run_id, workdir)
+    point = ResumePoint(checkpoint=checkpoint, step=_budget_check(config, step), run_id=run_id,
+                        checkpoints=[name for name in names if int(name.rsplit("-", 1)[1]) <= step])
     point.best_score = run.data.metrics.get("best/score")
     best_step = run.data.tags.get("lab.best_step", "")
     point.best_step = int(best_step) if best_step.isdigit() else None
@@ -125,15 +128,17 @@ def _budget_check(config: Any, step: int) -> int:
     return step
 
 
-def _newest_checkpoint(mlflow_client: Any, run_id: str, workdir: Path) -> tuple[Path, int]:
-    """The newest checkpoint of the run that verifies (a corrupt one is skipped for the one before it)."""
+def _newest_checkpoint(mlflow_client: Any, run_id: str, workdir: Path) -> tuple[Path, int, list[str]]:
+    """The newest checkpoint of the run that verifies (a corrupt one is skipped for the one before it), its step,
+    and the names of all the run's checkpoints, oldest first."""
     folders = sorted((a.path for a in mlflow_client.list_artifacts(run_id, CHECKPOINTS) if a.is_dir),
                      key=lambda path: int(path.rsplit("-", 1)[1]), reverse=True)
+    names = [path.rsplit("/", 1)[1] for path in reversed(folders)]
     problems = []
     for path in folders:
         local = Path(mlflow_client.download_artifacts(run_id, path, str(workdir / "resume")))
         try:
-            return local, verify_checkpoint(local)
+            return local, verify_checkpoint(local), names
         except CheckpointError as e:
             problems.append(str(e))
             shutil.rmtree(local, ignore_errors=True)

@@ -312,6 +312,7 @@ def _restore(loop: TrainingLoop, model: Model, resume: ResumePoint, tracker: Rem
         print(f"lab: warning: plugin {loop.plugin_name!r} restores weights only: its optimizer and random state "
               "start afresh", file=sys.stderr)
     runner = loop.runner
+    loop.checkpoints = list(resume.checkpoints)
     loop.step = resume.step
     loop.next_eval = (resume.step // runner.eval_every + 1) * runner.eval_every
     if runner.checkpoint_every:
@@ -332,6 +333,7 @@ class TrainingLoop:
         self.callbacks = callbacks
         self.heartbeat: Heartbeat | None = None
         self.config_text = ""
+        self.checkpoints: list[str] = []  # the run's checkpoint folders, oldest first
         self.plugin_name = config.plugin.name
         self.runner = config.runner
         self.score_key = config.plugin.spec.score
@@ -431,8 +433,11 @@ def _save_checkpoint(loop: TrainingLoop) -> None:
     folder = write_checkpoint(loop.model, root, loop.step, loop.config_text)
     loop.tracker.log_artifact(folder, f"{CHECKPOINTS}/{folder.name}")
     loop.tracker.set_tags({"lab.checkpoint": folder.name, "lab.checkpoint.sha256": manifest_digest(folder)})
-    for name in prune(root, loop.runner.checkpoint_keep):
-        loop.tracker.delete_artifacts(f"{CHECKPOINTS}/{name}")
+    prune(root, loop.runner.checkpoint_keep)
+    loop.checkpoints = [name for name in loop.checkpoints if name != folder.name] + [folder.name]
+    keep = loop.runner.checkpoint_keep
+    while keep and len(loop.checkpoints) > keep:  # the run's, including those of earlier sessions (resume)
+        loop.tracker.delete_artifacts(f"{CHECKPOINTS}/{loop.checkpoints.pop(0)}")
     loop.callbacks.checkpoint(folder, loop.step, "checkpoint")
 
 
