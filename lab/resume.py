@@ -35,6 +35,8 @@ class ResumePoint:
     best_step: int | None = None
     best_model: Path | None = None
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    last_logged: dict[str, int] = field(default_factory=dict)
+    """Each metric's last logged step: the resumed run logs only later steps (no duplicates)."""
     checkpoints: list[str] = field(default_factory=list)
     """The run's checkpoint folders, oldest first (so the newest ``checkpoint_keep`` stay across sessions)."""
 
@@ -106,6 +108,9 @@ def _from_run(registry: Registry, run_id: str, cli: dict[str, Any], workdir: Pat
     score = f"eval/{config.plugin.spec.score}"
     point.evaluations = [(m.step, {config.plugin.spec.score: m.value})
                          for m in mlflow_client.get_metric_history(run_id, score) if m.step <= step]
+    # A run killed outright logged past its last checkpoint; those steps are trained again, not logged again.
+    point.last_logged = {key: max((m.step for m in mlflow_client.get_metric_history(run_id, key)), default=-1)
+                         for key in run.data.metrics}
     return config, point
 
 

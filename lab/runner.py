@@ -242,7 +242,11 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
     callbacks.run_started(_run_info(config, tracker))
     loop: TrainingLoop | None = None
 
+    already_logged = resume.last_logged if resume is not None else {}
+
     def log_metrics(metrics: Mapping[str, float], step: int) -> None:
+        if already_logged:  # a resumed run re-trains steps a killed run had logged: keep the first values
+            metrics = {key: value for key, value in metrics.items() if step > already_logged.get(key, -1)}
         tracker.log_metrics(metrics, step)  # logged first, so the UI shows the NaN that stopped the run
         check_finite(metrics, step)
         callbacks.metrics(metrics, step)

@@ -91,17 +91,18 @@ def children(pid: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the tracking worker through /proc")
 def test_a_sigkilled_run_is_found_stale_and_cleaned(lab, client):
-    process = subprocess.Popen([sys.executable, "-m", "lab.cli", "run", "plugin=dqn", "env=CartPole",
-                                "steps=500000", "stop_when_solved=false", "progress=false", "gif=false"],
+    process = subprocess.Popen([sys.executable, "-m", "lab.cli", "run", "plugin=ppo", "env=CartPole",
+                                "steps=500000", "checkpoint_every=1024", "stop_when_solved=false", "progress=false",
+                                "gif=false"],
                                env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     run = None
-    while time.monotonic() < deadline and run is None:
+    while time.monotonic() < deadline and run is None:  # wait for a first checkpoint
         time.sleep(0.5)
-        experiment = client.get_experiment_by_name("dqn-CartPole-v1")
+        experiment = client.get_experiment_by_name("ppo-CartPole-v1")
         found = client.search_runs([experiment.experiment_id]) if experiment else []
-        run = found[0] if found and "rollout/ep_rew_mean" in found[0].data.metrics else None
-    assert run is not None, "the run did not start training"
+        run = found[0] if found and "lab.checkpoint" in found[0].data.tags else None
+    assert run is not None, "the run did not checkpoint"
     # Power loss, the OOM killer: the lab process and its tracking worker die at once, nobody marks the run.
     for pid in [*children(process.pid), process.pid]:
         os.kill(pid, signal.SIGKILL)
@@ -111,3 +112,11 @@ def test_a_sigkilled_run_is_found_stale_and_cleaned(lab, client):
     assert stale["run_id"] == run.info.run_id and f"process {process.pid}" in stale["stale_reason"]
     assert lab("runs", "clean").code == 0
     assert client.get_run(run.info.run_id).info.status == "FAILED"
+
+    # ... and it resumes from its newest checkpoint, in the same run.
+    newest = int(client.get_run(run.info.run_id).data.tags["lab.checkpoint"].removeprefix("step-"))
+    resumed = lab("run", f"resume={run.info.run_id}", f"steps={newest + 2048}", "progress=false")
+    assert resumed.code == 0, resumed.err
+    assert f"at step {newest:,}" in resumed.out
+    finished = client.get_run(run.info.run_id)
+    assert finished.info.status == "FINISHED" and int(finished.data.tags["lab.step"]) >= newest + 2048
