@@ -280,15 +280,15 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
                 _save_checkpoint(loop)
             except CheckpointError as e:  # still KILLED: the user stopped it; say why there is no new checkpoint
                 tracker.set_tags({"lab.error": str(e)})
+            _keep_best(loop)
         tracker.set_tags({"lab.stopped": "interrupted by the user (SIGINT/SIGTERM)"})
         tracker.finish("KILLED")
         callbacks.run_ended("KILLED", summary())
         raise
     except BaseException as e:
         with contextlib.suppress(TrackingError):  # a broken tracker must not hide the original error
-            if loop is not None and loop.best_step is not None:  # the best model so far survives a failure
-                tracker.log_artifact(workdir / BEST_MODEL, BEST_MODEL)
-                tracker.set_tags({"lab.best_step": str(loop.best_step)})
+            if loop is not None:
+                _keep_best(loop)
             tracker.log_text(traceback.format_exc(), "error/traceback.txt")
             tracker.set_tags({"lab.error": f"{type(e).__name__}: {e}"[:5000]})
             tracker.finish("FAILED")
@@ -303,6 +303,13 @@ def _run_info(config: ResolvedConfig, tracker: RemoteTracker) -> RunInfo:
     return RunInfo(run_id=tracker.run_id, run_name=tracker.run_name, experiment=tracker.experiment,
                    plugin=config.plugin.name, kind=config.plugin.spec.kind, target=config.target,
                    config=config.as_dict(), artifact_uri=tracker.artifact_uri, tracking_uri=tracking_uri())
+
+
+def _keep_best(loop: TrainingLoop) -> None:
+    """A stopped or failed run keeps its best model so far (and resume picks it up)."""
+    if loop.best_step is not None:
+        loop.tracker.log_artifact(loop.workdir / BEST_MODEL, BEST_MODEL)
+        loop.tracker.set_tags({"lab.best_step": str(loop.best_step)})
 
 
 def _restore(loop: TrainingLoop, model: Model, resume: ResumePoint, tracker: RemoteTracker) -> None:
@@ -322,10 +329,11 @@ def _restore(loop: TrainingLoop, model: Model, resume: ResumePoint, tracker: Rem
     if runner.checkpoint_every:
         loop.next_checkpoint = (resume.step // runner.checkpoint_every + 1) * runner.checkpoint_every
     loop.evaluations = list(resume.evaluations)
+    if loop.evaluations:
+        loop.last_eval_step = loop.evaluations[-1][0]
     if resume.best_model is not None and resume.best_step is not None:
         shutil.copytree(resume.best_model, loop.workdir / BEST_MODEL)
         loop.best_score, loop.best_step = resume.best_score, resume.best_step
-        loop.last_eval_step = resume.best_step
 
 
 class TrainingLoop:

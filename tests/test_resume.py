@@ -53,7 +53,10 @@ def test_a_killed_run_resumes_in_the_same_run(lab, client, with_toy_plugin):
     args = ["plugin=toy", "env=Toy", "steps=300", "eval_every=50", "interrupt_at=77", "stop_when_solved=false",
             "progress=false"]
     assert lab("run", *args).code == 130
-    run_id = only_run(client).info.run_id
+    killed = only_run(client)
+    run_id = killed.info.run_id
+    assert killed.data.tags["lab.best_step"] == "50", "a stopped run keeps its best model so far"
+    assert "model" in {a.path for a in client.list_artifacts(run_id)}
     resumed = lab("run", f"resume={run_id}", "progress=false")
     assert resumed.code == 0, resumed.err
     assert f"resuming run {run_id} at step 76" in resumed.out
@@ -129,12 +132,17 @@ def test_an_outside_checkpoint_with_pickles_is_refused_without_trust(lab, client
 
 
 @pytest.mark.slow
-def test_a_torch_plugin_resumes_to_exactly_the_same_weights(lab, client, interrupter, monkeypatch):
+@pytest.mark.parametrize(("plugin", "keys"), [
+    # Dropout, shift augmentation and Adam: every kind of training state matters for exactness.
+    ("mlp", ["data=digits", "steps=3000", "eval_every=700"]),
+    ("vae", ["data=moons", "steps=2000", "eval_every=700"]),
+    ("gan", ["data=moons", "steps=2000", "eval_every=700"]),
+    ("diffusion", ["data=moons", "steps=2000", "eval_every=700"]),  # + EMA weights and their step count
+])
+def test_a_torch_plugin_resumes_to_exactly_the_same_weights(lab, client, interrupter, monkeypatch, plugin, keys):
     from safetensors.torch import load_file
 
-    # Dropout, shift augmentation and Adam: every kind of training state matters for exactness.
-    args = ["plugin=mlp", "data=digits", "steps=3000", "eval_every=700", "seed=3", "progress=false",
-            "checkpoint_every=0"]
+    args = [f"plugin={plugin}", *keys, "seed=3", "progress=false"]
     assert lab("run", *args).code == 0
     straight = only_run(client)
     monkeypatch.setenv("INTERRUPT_AT", "1400")
@@ -142,17 +150,20 @@ def test_a_torch_plugin_resumes_to_exactly_the_same_weights(lab, client, interru
     interrupted = client.search_runs([client.get_experiment_by_name("interrupted").experiment_id])[0]
     assert interrupted.info.status == "KILLED"
     assert int(interrupted.data.tags["lab.checkpoint"].removeprefix("step-")) >= 1400
-    assert lab("run", f"resume={interrupted.info.run_id}", "progress=false").code == 0
+    resumed = lab("run", f"resume={interrupted.info.run_id}", "progress=false")
+    assert resumed.code == 0 and "restores weights only" not in resumed.err, resumed.err
 
     def final_weights(run) -> dict:
-        root = Path(client.get_run(run.info.run_id).info.artifact_uri.removeprefix("file://"))
-        return load_file(str(root / "model/final/model.safetensors"))
+        root = Path(client.get_run(run.info.run_id).info.artifact_uri.removeprefix("file://")) / "model/final"
+        files = sorted(root.rglob("*.safetensors"))
+        assert files
+        return {f"{p.relative_to(root)}:{k}": v for p in files for k, v in load_file(str(p)).items()}
 
     first, second = final_weights(straight), final_weights(interrupted)
     assert first.keys() == second.keys()
     assert all((first[key] == second[key]).all() for key in first), "bit-identical weights"
-    assert history(client, interrupted.info.run_id, "eval/score") == history(client, straight.info.run_id,
-                                                                               "eval/score")
+    score = "eval/score"
+    assert history(client, interrupted.info.run_id, score) == history(client, straight.info.run_id, score)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,31 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from lab.api import BuildContext, StepCallback, image_grid, save_png, scatter_plot
+from lab.api import (
+    BuildContext,
+    StepCallback,
+    image_grid,
+    load_training_state,
+    save_png,
+    save_training_state,
+    scatter_plot,
+)
 from lab_generators.metrics import ImageJudge, PointJudge
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "generator.json"
 EVAL_SEED = 1234  # the same noise at every evaluation, so scores move only when the weights do
 GRID_SAMPLES = 64
+
+
+@dataclass
+class EpochState:
+    """Where training is inside the current epoch."""
+
+    order: torch.Tensor
+    position: int = 0
+    totals: dict[str, float] = field(default_factory=dict)
+    updates: int = 0
 
 
 class GenerativeModel:
@@ -48,6 +67,7 @@ class GenerativeModel:
         self.generator = torch.Generator().manual_seed(context.runner.seed)
         self.examples = 0
         self.budget = 0
+        self.epoch: EpochState | None = None
         self.log_metrics = context.log_metrics
         self.build()
         self.log_metrics({"model/parameters": sum(p.numel() for p in self.nets.parameters())}, 0)
@@ -97,22 +117,62 @@ class GenerativeModel:
     def train(self, budget: int, on_step: StepCallback) -> None:
         self.budget = budget
         batch = self.config.batch_size
+        last_start = max(len(self.train_x) - batch, 0)  # whole batches only
         while self.examples < budget:
-            order = torch.randperm(len(self.train_x), generator=self.generator).to(self.device)
-            totals: dict[str, float] = {}
-            updates = 0
-            for start in range(0, max(len(order) - batch, 0) + 1, batch):  # whole batches only
-                index = order[start:start + batch]
+            # The epoch's order and position live on the model, so a checkpoint taken mid-epoch resumes exactly.
+            if self.epoch is None:
+                self.epoch = EpochState(torch.randperm(len(self.train_x), generator=self.generator))
+            epoch = self.epoch
+            order = epoch.order.to(self.device)
+            while epoch.position <= last_start:
+                index = order[epoch.position:epoch.position + batch]
                 losses = self.update(self.train_x[index])
                 for key, value in losses.items():
-                    totals[key] = totals.get(key, 0.0) + value
-                updates += 1
+                    epoch.totals[key] = epoch.totals.get(key, 0.0) + value
+                epoch.updates += 1
+                epoch.position += batch
                 self.examples += len(index)
                 if not on_step(self.examples):
                     return
                 if self.examples >= budget:
                     break
-            self.log_metrics({f"train/{key}": value / updates for key, value in totals.items()}, self.examples)
+            self.log_metrics({f"train/{key}": value / epoch.updates for key, value in epoch.totals.items()},
+                             self.examples)
+            self.epoch = None
+
+    # ---------------------------------------------------------------------------- exact resumption
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimiser, by name (their state is part of a checkpoint)."""
+        return {name: value for name, value in vars(self).items() if isinstance(value, torch.optim.Optimizer)}
+
+    def extra_state(self) -> dict[str, Any]:
+        """Counters of a subclass that training depends on (JSON values)."""
+        return {}
+
+    def restore_extra_state(self, values: dict[str, Any]) -> None:
+        pass
+
+    def checkpoint(self, directory: Path) -> None:
+        """Weights plus what exact resumption needs: optimisers, RNGs, the epoch's order and position."""
+        self.save(directory)
+        epoch = self.epoch
+        save_training_state(
+            directory, optimizers=self.optimizers(), generators={"data": self.generator},
+            tensors={"order": epoch.order if epoch else None},
+            values={"examples": self.examples, "budget": self.budget, "extra": self.extra_state(),
+                    "epoch": None if epoch is None else {"position": epoch.position, "totals": epoch.totals,
+                                                         "updates": epoch.updates}})
+
+    def restore(self, directory: Path) -> None:
+        self.load(directory)
+        values, tensors = load_training_state(directory, optimizers=self.optimizers(),
+                                              generators={"data": self.generator})
+        self.examples, self.budget = int(values["examples"]), int(values["budget"])
+        self.restore_extra_state(values["extra"])
+        saved = values["epoch"]
+        self.epoch = None if saved is None else EpochState(tensors["order"], saved["position"], saved["totals"],
+                                                           saved["updates"])
 
     def progress(self) -> float:
         """The share of the budget trained so far (for warm-ups and schedules)."""

@@ -13,6 +13,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,6 +112,14 @@ class Diffusion(GenerativeModel):
         scheduler = SAMPLERS[self.config.sampler].from_config(self.noise.config)
         scheduler.set_timesteps(self.config.inference_steps, device=self.device)
         return scheduler
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"updates": self.updates, "ema_step": self.ema.optimization_step if self.ema is not None else 0}
+
+    def restore_extra_state(self, values: dict[str, Any]) -> None:
+        self.updates = int(values["updates"])
+        if self.ema is not None:  # load() made the shadow the saved EMA weights; its decay depends on the step
+            self.ema.optimization_step = int(values["ema_step"])
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         scheduler = self.sampler()
