@@ -167,9 +167,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from lab.config import parse_overrides
+    from lab.config import Sweep, parse_overrides
 
-    cli = parse_overrides(args.overrides)
+    cli = parse_overrides(args.overrides, sweeps=True)
+    if any(isinstance(value, Sweep) for value in cli.values()) or "workers" in cli:
+        return _run_several(args.overrides, cli)
     if "trust" in cli and "resume" not in cli:
         raise ConfigError("trust= applies to resume=<checkpoint folder> only")
     if "resume" not in cli:
@@ -179,6 +181,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lab-resume-") as workdir:
         config, point = resume.prepare(_registry(), cli, Path(workdir))
         return _run(config, point)
+
+
+def _run_several(overrides: Sequence[str], cli: dict[str, Any]) -> int:
+    """``key=a,b,c`` (or ``range()``): one child run per combination under a parent run, with statistics."""
+    from lab import experiments
+    from lab.config import Sweep
+
+    workers = experiments.check_workers(cli.pop("workers", 1))
+    swept = [key for key, value in cli.items() if isinstance(value, Sweep)]
+    if not swept:
+        raise ConfigError("workers= applies to several runs at once, e.g. seed=0,1,2,3,4 workers=2")
+    for key in ("resume", "trust", "config", "run_name"):
+        if key in cli:
+            raise ConfigError(f"{key}= does not go with several values of {', '.join(swept)} "
+                              "(start the runs one by one)")
+    config = experiments.check_children(_registry(), cli, None)
+    fixed_args = [arg for arg in overrides if arg.split("=", 1)[0].strip() not in (*swept, "workers")]
+    children = experiments.expand(cli, fixed_args)
+    console = _console()
+    try:
+        result = experiments.run_grid(config, children, workers, _plugins_dir, echo=console.print)
+    except KeyboardInterrupt:
+        print("lab: interrupted: child runs checkpointed and marked KILLED, parent run KILLED", file=sys.stderr)
+        return 130
+    aggregates = result.aggregates
+    console.print(f"\n[bold]{len(children) - len(result.failed)}/{len(children)} runs finished[/] "
+                  f"(parent run {result.parent_run_id})")
+    for key in sorted(k for k in aggregates if k.endswith(("final_mean", "final_iqm", "solved_fraction"))):
+        console.print(f"  {key}: {aggregates[key]:.4g}")
+    for key in sorted(k for k in aggregates if k.endswith("final_mean_ci_low")):
+        stem = key.removesuffix("_ci_low")
+        console.print(f"  {stem} 95% CI: [{aggregates[key]:.4g}, {aggregates[stem + '_ci_high']:.4g}]")
+    return 0 if not result.failed else 1
 
 
 def _run(config: Any, point: Any) -> int:

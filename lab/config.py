@@ -98,8 +98,18 @@ TARGET_KEY = {"agent": "env", "backbone": "data", "generator": "data"}
 # ---------------------------------------------------------------------------------------------- parsing
 
 
-def parse_overrides(args: Iterable[str]) -> dict[str, Any]:
-    """Parse ``key=value`` arguments with Hydra's override grammar into typed Python values."""
+@dataclass(frozen=True)
+class Sweep:
+    """A key given several values (``seed=0,1,2`` or ``seed=range(5)``): one child run per value."""
+
+    values: tuple[Any, ...]
+    texts: tuple[str, ...]
+    """Each value as written on the command line, to hand to a child ``lab run``."""
+
+
+def parse_overrides(args: Iterable[str], *, sweeps: bool = False) -> dict[str, Any]:
+    """Parse ``key=value`` arguments with Hydra's override grammar into typed Python values; with ``sweeps``,
+    a comma list or ``range()`` becomes a :class:`Sweep`."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -115,7 +125,12 @@ def parse_overrides(args: Iterable[str]) -> dict[str, Any]:
             reason = str(e).splitlines()[0]
             raise ConfigError(f"malformed override {arg!r}: expected key=value ({reason})") from None
         if override.is_sweep_override():
-            raise ConfigError(f"{arg!r}: multi-value sweeps are not supported yet; give one value per key")
+            if not sweeps or not override.is_discrete_sweep():
+                raise ConfigError(f"{arg!r}: several values are for `lab run` (one child run per value, e.g. "
+                                  "seed=0,1,2 or seed=range(5)); give one value per key here")
+            values[override.key_or_group] = Sweep(tuple(override.sweep_iterator()),
+                                                   tuple(override.sweep_string_iterator()))
+            continue
         values[override.key_or_group] = override.value()
     return values
 

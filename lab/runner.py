@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -226,6 +227,9 @@ def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
+    parent = os.environ.get("LAB_PARENT_RUN_ID")
+    if parent:  # one of several runs of `lab run key=a,b,...`: nested under their parent run in the UI
+        tags["mlflow.parentRunId"] = parent
     return tags
 
 

@@ -18,7 +18,7 @@ BAD_RUNS = [
     (["plugin=dqn", "env=CartPole", "a==b"], "malformed override 'a==b'"),
     (["config=missing.yaml"], "config file not found: missing.yaml"),
     (["plugin=dqn", "env=Pendulum"], "plugin 'dqn' cannot train on Pendulum-v1"),
-    (["plugin=dqn", "env=CartPole", "seed=0,1"], "sweeps are not supported yet"),
+    (["plugin=dqn", "env=CartPole", "seed=0,abc"], "seed=abc: expected an integer"),
     ([], "missing plugin=NAME"),
 ]
 

@@ -29,9 +29,12 @@ def test_malformed_overrides_are_refused(bad):
         parse_overrides([bad])
 
 
-def test_sweeps_are_refused_until_supported():
-    with pytest.raises(ConfigError, match="sweeps are not supported"):
+def test_several_values_are_a_sweep_only_where_runs_expand_them():
+    with pytest.raises(ConfigError, match="several values are for `lab run`"):
         parse_overrides(["seed=0,1,2"])
+    parsed = parse_overrides(["seed=range(0,3)", "lr=1e-3,3e-3", "steps=100"], sweeps=True)
+    assert parsed["seed"].values == (0, 1, 2) and parsed["seed"].texts == ("0", "1", "2")
+    assert parsed["lr"].values == (1e-3, 3e-3) and parsed["steps"] == 100
 
 
 def test_layers_defaults_preset_file_cli(registry, tmp_path: Path):
