@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     play.add_argument("overrides", nargs="*", metavar="key=value")
     play.set_defaults(handler=cmd_play)
 
+    sweep = commands.add_parser("sweep", help="Optuna search: key=loguniform(a,b)|uniform(a,b)|int(a,b)|"
+                                              "choice(a,b,..) trials=N seeds=K workers=W [sampler=tpe|random] "
+                                              "[pruner=median|none] [study=NAME]; re-run to continue")
+    sweep.add_argument("overrides", nargs="*", metavar="key=value")
+    sweep.set_defaults(handler=cmd_sweep)
+
     runs = commands.add_parser("runs", help="recent runs: id, plugin, target, status, step, age; --stale for "
                                             "RUNNING runs whose process is gone; `lab runs clean` marks those FAILED")
     runs.add_argument("action", nargs="?", choices=["clean"], help="clean: mark stale runs FAILED")
@@ -437,6 +443,28 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if "run" not in options:
         raise ConfigError("missing run=<run id>: the MLflow run to sample from (see `lab ui`)")
     print(sample_run(_registry(), options))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from lab import sweeps
+
+    plan = sweeps.parse(_registry(), args.overrides)
+    console = _console()
+    console.print(f"[bold]lab sweep[/] {plan.config.plugin.name} on {plan.config.target}: "
+                  f"{', '.join(f'{k}={s.kind}{s.args}' for k, s in plan.space.items())}; {plan.trials} trials x "
+                  f"{plan.seeds} seed(s), {plan.workers} at a time")
+    try:
+        summary = sweeps.run_sweep(plan, _plugins_dir, echo=console.print)
+    except KeyboardInterrupt:
+        print("lab: interrupted: running trials stopped; run the same command again to continue the study",
+              file=sys.stderr)
+        return 130
+    console.print(f"\n[bold]{summary['done']}/{summary['trials']} trials done[/] ({summary['complete']} complete, "
+                  f"{summary['pruned']} pruned, {summary['failed']} failed); parent run {summary['parent_run_id']}")
+    if "best_params" in summary:
+        values = " ".join(f"{k}={v}" for k, v in summary["best_params"].items())
+        console.print(f"  best: trial {summary['best_trial']}, {summary['best_value']:.4g} with {values}")
     return 0
 
 

@@ -38,6 +38,7 @@ from lab.pictures import save_png
 from lab.progress import ProgressBar
 from lab.registry import load_dataset
 from lab.resume import ResumePoint
+from lab.sweeps import reporter_from_environment
 from lab.tracking import git_commit, host_tags
 from lab.tracking_worker import RemoteTracker, TrackingError
 
@@ -228,8 +229,10 @@ def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
     if commit:
         tags["mlflow.source.git.commit"] = commit
     parent = os.environ.get("LAB_PARENT_RUN_ID")
-    if parent:  # one of several runs of `lab run key=a,b,...`: nested under their parent run in the UI
+    if parent:  # one of several runs of `lab run key=a,b,...` or `lab sweep`: nested under their parent in the UI
         tags["mlflow.parentRunId"] = parent
+    if os.environ.get("LAB_SWEEP_TRIAL"):
+        tags["lab.trial"] = os.environ["LAB_SWEEP_TRIAL"]
     return tags
 
 
@@ -350,6 +353,7 @@ class TrainingLoop:
         self.heartbeat: Heartbeat | None = None
         self.config_text = ""
         self.checkpoints: list[str] = []  # the run's checkpoint folders, oldest first
+        self.reporter = reporter_from_environment()  # set when this run is a trial of `lab sweep`
         self.plugin_name = config.plugin.name
         self.runner = config.runner
         self.score_key = config.plugin.spec.score
@@ -378,6 +382,9 @@ class TrainingLoop:
             self.next_eval = (step // self.runner.eval_every + 1) * self.runner.eval_every
             self.evaluate()
             if self.solved and self.runner.stop_when_solved:
+                return False
+            if self.reporter is not None and self.reporter.should_stop(self._score(self.evaluations[-1][1]), step):
+                self.tracker.set_tags({"lab.pruned": "true"})  # a sweep's pruner: this trial is not promising
                 return False
         if self.next_checkpoint is not None and step >= self.next_checkpoint:
             self.next_checkpoint = (step // self.runner.checkpoint_every + 1) * self.runner.checkpoint_every

@@ -1,0 +1,137 @@
+"""`lab sweep`: an Optuna study whose trials are child `lab run`s; failed trials do not stop it, and an
+interrupted sweep continues to the requested trial count without repeating finished trials."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+TESTS = Path(__file__).parent
+SWEEP = ["sweep", "plugin=toy", "env=Toy", "rate=uniform(0.001,0.02)", "fail_at=choice(0,150)", "steps=300",
+         "eval_every=100", "stop_when_solved=false", "pruner=none", "trials=6"]
+
+
+@pytest.fixture
+def toy_dir(tmp_path: Path) -> Path:
+    """A --plugins-dir that makes the toy plugin available to the sweep's child processes too."""
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    (directory / "toy_entry.py").write_text(f"import sys\nsys.path.insert(0, {str(TESTS)!r})\n"
+                                            "from toy_plugin import register_envs, register_plugins  # noqa\n")
+    return directory
+
+
+@pytest.fixture
+def client(store: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return MlflowClient(uri)
+
+
+def study(store: Path) -> optuna.Study:
+    (name,) = optuna.get_all_study_names(f"sqlite:///{store / 'optuna.db'}")
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{store / 'optuna.db'}")
+
+
+def counted(trials) -> list:
+    return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"))]
+
+
+@pytest.mark.slow
+def test_failed_trials_are_recorded_and_an_interrupted_sweep_continues(lab, client, store, toy_dir):
+    process = subprocess.Popen([sys.executable, "-m", "lab.cli", "--plugins-dir", str(toy_dir), *SWEEP,
+                                "workers=1"], env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (store / "optuna.db").exists() and optuna.get_all_study_names(f"sqlite:///{store / 'optuna.db'}") \
+                and len(counted(study(store).trials)) >= 2:
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 130, err
+    before = {t.number: (t.state, t.params) for t in counted(study(store).trials)}
+    assert 2 <= len(before) < 6
+
+    result = lab("--plugins-dir", str(toy_dir), *SWEEP, "workers=2")
+    assert result.code == 0, result.err
+    trials = study(store).trials
+    assert len(counted(trials)) == 6, "completed to the requested count"
+    for number, (state, params) in before.items():  # finished trials are kept as they were, never re-run
+        assert (trials[number].state, trials[number].params) == (state, params)
+    interrupted = [t for t in trials if t.user_attrs.get("interrupted")]
+    assert all(t.state == TrialState.FAIL for t in interrupted)
+    states = {t.state for t in counted(trials)}
+    assert states == {TrialState.COMPLETE, TrialState.FAIL}, "fail_at=150 trials failed, the others completed"
+    for trial in counted(trials):
+        assert (trial.params["fail_at"] == 150) == (trial.state == TrialState.FAIL)
+
+    (parent,) = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
+                 if r.data.tags.get("lab.kind") == "sweep"]
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    per_trial = {}
+    for child in children:
+        per_trial.setdefault(child.data.tags["lab.trial"], []).append(child)
+    assert all(len(per_trial[str(number)]) == 1 for number in before), "no finished trial ran twice"
+    best = study(store).best_trial
+    assert parent.data.tags["lab.best_trial"] == str(best.number)
+    assert parent.data.metrics["best/value"] == pytest.approx(best.value)
+    assert f"best: trial {best.number}" in result.out
+    root = Path(parent.info.artifact_uri.removeprefix("file://"))
+    assert "optimization_history.png" in {p.name for p in root.iterdir()}
+
+
+@pytest.mark.slow
+def test_the_median_pruner_stops_poor_trials(lab, client, store, toy_dir):
+    result = lab("--plugins-dir", str(toy_dir), "sweep", "plugin=toy", "env=Toy", "rate=loguniform(0.0001,0.1)",
+                 "steps=300", "eval_every=50", "stop_when_solved=false", "trials=8", "workers=2", "sampler=random")
+    assert result.code == 0, result.err
+    trials = study(store).trials
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert pruned and complete
+    assert max(t.params["rate"] for t in pruned) < max(t.params["rate"] for t in complete)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plugin=toy", "env=Toy"], "nothing to search"),
+    (["plugin=toy", "env=Toy", "rate=uniform(2,1)"], "expected low < high"),
+    (["plugin=toy", "env=Toy", "rate=loguniform(0,1)"], "low > 0"),
+    (["plugin=toy", "env=Toy", "rate=uniform(a,b)"], "expected two numbers"),
+    (["plugin=toy", "env=Toy", "rat=uniform(0.1,0.2)"], "unknown key 'rat'"),
+    (["plugin=toy", "env=Toy", "peak=choice(1,-1)"], "peak=-1"),
+    (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "trials=0"], "trials=0: expected an integer >= 1"),
+    (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "backend=ray"], "only backend=local"),
+    (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "seed=3"], "seed= does not go with lab sweep"),
+    (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "sampler=grid"], "valid samplers are tpe, random"),
+])
+def test_bad_sweeps_are_refused_before_anything_runs(lab, client, store, with_toy_plugin, args, message):
+    result = lab("sweep", *args)
+    assert result.code == 2 and message in result.err, result.err
+    assert not (store / "optuna.db").exists()
+    assert not client.search_runs([e.experiment_id for e in client.search_experiments()] or ["0"])
+
+
+def test_study_names_follow_the_command(with_toy_plugin):
+    from lab.registry import load_registry, make_plugin_manager
+    from lab.sweeps import parse
+
+    registry = load_registry(make_plugin_manager(entry_points=False))
+    first = parse(registry, ["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "trials=5"])
+    more = parse(registry, ["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "trials=50", "workers=2"])
+    other = parse(registry, ["plugin=toy", "env=Toy", "rate=uniform(0.1,0.3)"])
+    assert first.study == more.study != other.study, "trials= and workers= continue the same study"
+    assert json.dumps(first.space["rate"].args) == "[0.1, 0.2]"
