@@ -31,7 +31,7 @@ from lab.errors import ConfigError
 from lab.registry import Registry
 
 SWEEP_KEYS = {"trials": 10, "seeds": 1, "workers": 1, "sampler": "tpe", "pruner": "median", "study": None,
-              "backend": "local"}
+              "backend": "local", "address": None}
 TRIAL_ENV = "LAB_OPTUNA_TRIAL"  # JSON {storage, study, trial}: the child run that reports to the pruner
 TRIAL_NUMBER_ENV = "LAB_SWEEP_TRIAL"  # every child run of a trial is tagged lab.trial with it
 _DISTRIBUTION = re.compile(r"^(loguniform|uniform|int|choice)\((.*)\)$")
@@ -67,6 +67,8 @@ class SweepPlan:
     pruner: str
     study: str
     storage: str
+    backend: str = "local"
+    address: str | None = None
 
 
 def parse(registry: Registry, args: Sequence[str]) -> SweepPlan:
@@ -89,9 +91,15 @@ def parse(registry: Registry, args: Sequence[str]) -> SweepPlan:
         raise ConfigError(f"sampler={options['sampler']}: valid samplers are tpe, random")
     if options["pruner"] not in ("median", "none"):
         raise ConfigError(f"pruner={options['pruner']}: valid pruners are median, none")
-    if options["backend"] != "local":
-        raise ConfigError(f"backend={options['backend']}: only backend=local is available in this version "
-                          "(Ray is planned)")
+    if options["backend"] not in ("local", "ray"):
+        raise ConfigError(f"backend={options['backend']}: valid backends are local, ray")
+    if options["address"] is not None and options["backend"] != "ray":
+        raise ConfigError("address= applies to backend=ray (e.g. address=auto for the cluster `ray start` made)")
+    if options["backend"] == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError("backend=ray needs Ray: pip install 'ray>=2.30' (or pip install -e '.[ray]')")
     if not space:
         raise ConfigError("nothing to search: give at least one key as loguniform(a,b), uniform(a,b), int(a,b) "
                           "or choice(a,b,...)")
@@ -107,7 +115,8 @@ def parse(registry: Registry, args: Sequence[str]) -> SweepPlan:
                                         options["seeds"]], default=str).encode()).hexdigest()[:10]
     study = options["study"] or f"{config.plugin.name}-{config.target}-{digest}".replace("/", "_")
     return SweepPlan(config, fixed_args, space, options["trials"], options["seeds"], options["workers"],
-                     options["sampler"], options["pruner"], str(study), storage_uri())
+                     options["sampler"], options["pruner"], str(study), storage_uri(), options["backend"],
+                     None if options["address"] is None else str(options["address"]))
 
 
 def _space(key: str, kind: str, inside: str) -> Space:
@@ -149,8 +158,12 @@ class Job:
     trial: Any
     seed: int
     args: list[str]
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | None = None  # local launcher
     log: Path | None = None
+    handle: Any = None  # Ray launcher: the task's future
+    code: int | None = None
+    tail: str = ""
+    ended: bool = False
 
 
 @dataclass
@@ -234,8 +247,80 @@ def _parent_run(study: Any, plan: SweepPlan) -> str:
     return parent.info.run_id
 
 
+class LocalLauncher:
+    """Child runs as processes on this machine."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+
+    def start(self, job: Job, command: list[str], environment: dict[str, str]) -> None:
+        job.log = self.logs / f"trial-{job.trial.number}-seed-{job.seed}.log"
+        with job.log.open("w") as log:
+            job.process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+
+    def poll(self, job: Job) -> bool:
+        """True once the job has ended; sets ``job.code`` and ``job.tail`` (its last output line)."""
+        if job.process is None or job.process.poll() is None:
+            return False
+        job.code = job.process.returncode
+        lines = job.log.read_text().strip().splitlines() if job.log else []
+        job.tail = lines[-1] if lines else ""
+        return True
+
+    def stop(self, job: Job) -> None:
+        if job.process and job.process.poll() is None:
+            job.process.send_signal(2)  # Ctrl-C: the run is checkpointed and marked KILLED
+
+    def close(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if job.process:
+                job.process.wait(timeout=120)
+
+
+class RayLauncher:
+    """Child runs as Ray tasks (one CPU each) on a Ray cluster, or on a local Ray when no address is given.
+
+    Every node needs this environment (lab and the plugins) and must reach the tracking store: use an
+    ``mlflow server`` as MLFLOW_TRACKING_URI and a shared ``LAB_OPTUNA_STORAGE`` database for a real cluster."""
+
+    def __init__(self, address: str | None, workers: int) -> None:
+        import ray
+
+        self.ray = ray
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        self.task = ray.remote(num_cpus=1)(_run_command)
+
+    def start(self, job: Job, command: list[str], environment: dict[str, str]) -> None:
+        job.handle = self.task.remote(command, environment)
+
+    def poll(self, job: Job) -> bool:
+        ready, _ = self.ray.wait([job.handle], timeout=0)
+        if not ready:
+            return False
+        job.code, job.tail = self.ray.get(ready[0])
+        return True
+
+    def stop(self, job: Job) -> None:
+        self.ray.cancel(job.handle, force=True)
+
+    def close(self, jobs: list[Job]) -> None:
+        pass
+
+
+def _run_command(command: list[str], environment: dict[str, str]) -> tuple[int, str]:
+    """A Ray task: one child `lab run`; returns its exit code and last output line."""
+    result = subprocess.run(command, env={**os.environ, **environment}, capture_output=True, text=True)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    return result.returncode, lines[-1] if lines else ""
+
+
 def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, logs: Path, echo: Any) -> None:
     command = [sys.executable, "-m", "lab.cli", *(["--plugins-dir", plugins_dir] if plugins_dir else []), "run"]
+    launcher = RayLauncher(plan.address, plan.workers) if plan.backend == "ray" else LocalLauncher(logs)
     active: list[TrialRuns] = []
     queue: list[Job] = []
     running: list[Job] = []
@@ -245,38 +330,33 @@ def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, 
                 active.append(_ask(study, plan, queue))
             while queue and len(running) < plan.workers:
                 job = queue.pop(0)
-                job.log = logs / f"trial-{job.trial.number}-seed-{job.seed}.log"
                 environment = {**os.environ, "LAB_PARENT_RUN_ID": parent_id, TRIAL_NUMBER_ENV: str(job.trial.number)}
                 if job.seed == 0 and plan.pruner != "none":
                     environment[TRIAL_ENV] = json.dumps({"storage": plan.storage, "study": plan.study,
                                                          "trial": job.trial.number})
-                with job.log.open("w") as log:
-                    job.process = subprocess.Popen([*command, *job.args, "progress=false"], env=environment,
-                                                   stdout=log, stderr=subprocess.STDOUT)
+                launcher.start(job, [*command, *job.args, "progress=false"], environment)
                 running.append(job)
             if not running and not queue:
                 break
             time.sleep(0.2)
-            for job in [j for j in running if j.process and j.process.poll() is not None]:
+            for job in [j for j in running if launcher.poll(j)]:
                 running.remove(job)
+                job.ended = True
                 runs = next(r for r in active if r.trial is job.trial)
                 _collect(runs, job, parent_id)
                 if runs.pruned or runs.failed:  # no point finishing the trial's other seeds
                     for sibling in [j for j in queue if j.trial is job.trial]:
                         queue.remove(sibling)
-                    for sibling in [j for j in running if j.trial is job.trial and j.process]:
-                        sibling.process.send_signal(2)
-                if all(j.process is not None and j.process.poll() is not None for j in runs.jobs if j not in queue) \
-                        and not any(j.trial is job.trial for j in running + queue):
+                        sibling.ended = True
+                    for sibling in [j for j in running if j.trial is job.trial]:
+                        launcher.stop(sibling)
+                if all(j.ended for j in runs.jobs):
                     active.remove(runs)
                     _tell(study, runs, echo)
     except KeyboardInterrupt:
         for job in running:
-            if job.process and job.process.poll() is None:
-                job.process.send_signal(2)
-        for job in running:
-            if job.process:
-                job.process.wait(timeout=120)
+            launcher.stop(job)
+        launcher.close(running)
         raise
 
 
@@ -315,10 +395,8 @@ def _collect(runs: TrialRuns, job: Job, parent_id: str) -> None:
         filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and params.seed = '{job.seed}' "
                       f"and tags.`lab.trial` = '{job.trial.number}'") if _experiment_name_of(job) else []
     run = found[0] if found else None
-    if job.process is None or job.process.returncode != 0 or run is None:
-        tail = job.log.read_text().strip().splitlines()[-1:] if job.log else []
-        runs.failed = runs.failed or f"seed {job.seed}: exit {job.process.returncode if job.process else '?'} " \
-                                     f"{tail[0] if tail else ''}"
+    if job.code != 0 or run is None:
+        runs.failed = runs.failed or f"seed {job.seed}: exit {job.code} {job.tail}".strip()
         return
     if run.data.tags.get("lab.pruned") == "true":
         runs.pruned = True

@@ -106,6 +106,25 @@ def test_the_median_pruner_stops_poor_trials(lab, client, store, toy_dir):
     assert max(t.params["rate"] for t in pruned) < max(t.params["rate"] for t in complete)
 
 
+@pytest.mark.slow
+def test_the_same_sweep_runs_on_a_local_ray(lab, client, store, toy_dir):
+    pytest.importorskip("ray", reason="Ray is an optional dependency (pip install -e '.[ray]')")
+    import ray
+
+    try:
+        result = lab("--plugins-dir", str(toy_dir), "sweep", "plugin=toy", "env=Toy", "rate=uniform(0.001,0.02)",
+                     "steps=200", "eval_every=100", "trials=4", "workers=2", "backend=ray", "pruner=none")
+    finally:
+        ray.shutdown()
+    assert result.code == 0, result.err
+    assert "4/4 trials done (4 complete" in result.out
+    (parent,) = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
+                 if r.data.tags.get("lab.kind") == "sweep"]
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["plugin=toy", "env=Toy"], "nothing to search"),
     (["plugin=toy", "env=Toy", "rate=uniform(2,1)"], "expected low < high"),
@@ -114,7 +133,8 @@ def test_the_median_pruner_stops_poor_trials(lab, client, store, toy_dir):
     (["plugin=toy", "env=Toy", "rat=uniform(0.1,0.2)"], "unknown key 'rat'"),
     (["plugin=toy", "env=Toy", "peak=choice(1,-1)"], "peak=-1"),
     (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "trials=0"], "trials=0: expected an integer >= 1"),
-    (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "backend=ray"], "only backend=local"),
+    (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "backend=dask"], "valid backends are local, ray"),
+    (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "address=auto"], "address= applies to backend=ray"),
     (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "seed=3"], "seed= does not go with lab sweep"),
     (["plugin=toy", "env=Toy", "rate=uniform(0.1,0.2)", "sampler=grid"], "valid samplers are tpe, random"),
 ])
