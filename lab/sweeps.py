@@ -13,6 +13,7 @@ and importance plots.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -72,7 +73,10 @@ class SweepPlan:
 
 
 def parse(registry: Registry, args: Sequence[str]) -> SweepPlan:
-    """Split the arguments into searched keys, sweep keys and fixed run keys; check them all before anything runs."""
+    """Split the arguments into searched keys, sweep keys and fixed run keys; check them all before anything runs.
+
+    ``config=FILE.yaml`` gives the same keys in YAML (``lr: loguniform(1e-5,1e-2)``); command-line keys win."""
+    args = _with_file(args)
     space: dict[str, Space] = {}
     run_args: list[str] = []
     for arg in args:
@@ -117,6 +121,22 @@ def parse(registry: Registry, args: Sequence[str]) -> SweepPlan:
     return SweepPlan(config, fixed_args, space, options["trials"], options["seeds"], options["workers"],
                      options["sampler"], options["pruner"], str(study), storage_uri(), options["backend"],
                      None if options["address"] is None else str(options["address"]))
+
+
+def _with_file(args: Sequence[str]) -> list[str]:
+    """The arguments of ``config=FILE`` (as key=value) followed by the others, each key once (the last wins)."""
+    from lab.config import load_config_file
+
+    files = [arg.partition("=")[2] for arg in args if arg.partition("=")[0].strip() == "config"]
+    if not files:
+        return list(args)
+    merged = {key: f"{key}={_text(value) if not isinstance(value, str) else value}"
+              for key, value in load_config_file(files[-1]).items()}
+    for arg in args:
+        key = arg.partition("=")[0].strip()
+        if key != "config":
+            merged[key] = arg
+    return list(merged.values())
 
 
 def _space(key: str, kind: str, inside: str) -> Space:
@@ -387,9 +407,9 @@ def _experiment(plan: SweepPlan) -> str:
 
 def _collect(runs: TrialRuns, job: Job, parent_id: str) -> None:
     """Read the finished child's outcome from the tracking store (its best score, pruned or failed)."""
-    from lab.tracking import client
+    from lab.tracking import tracking_uri
 
-    mlflow_client = client()
+    mlflow_client = _client(tracking_uri())
     found = mlflow_client.search_runs(
         [mlflow_client.get_experiment_by_name(_experiment_name_of(job)).experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and params.seed = '{job.seed}' "
@@ -401,6 +421,14 @@ def _collect(runs: TrialRuns, job: Job, parent_id: str) -> None:
     if run.data.tags.get("lab.pruned") == "true":
         runs.pruned = True
     runs.scores[job.seed] = run.data.metrics.get("best/score")
+
+
+@functools.cache
+def _client(uri: str) -> Any:
+    """One tracking client per store for the sweep's whole loop (opening one costs a store check)."""
+    from lab.tracking import client
+
+    return client()
 
 
 def _experiment_name_of(job: Job) -> str:

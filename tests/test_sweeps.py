@@ -145,6 +145,20 @@ def test_bad_sweeps_are_refused_before_anything_runs(lab, client, store, with_to
     assert not client.search_runs([e.experiment_id for e in client.search_experiments()] or ["0"])
 
 
+def test_a_sweep_can_come_from_yaml(with_toy_plugin, tmp_path):
+    from lab.registry import load_registry, make_plugin_manager
+    from lab.sweeps import parse
+
+    (tmp_path / "sweep.yaml").write_text("plugin: toy\nenv: Toy\nrate: loguniform(1e-4,1e-2)\n"
+                                         "peak: choice(0,100)\ntrials: 7\nsteps: 300\n")
+    registry = load_registry(make_plugin_manager(entry_points=False))
+    plan = parse(registry, [f"config={tmp_path / 'sweep.yaml'}", "trials=9"])
+    assert plan.trials == 9, "the command line wins"
+    assert {k: (s.kind, s.args) for k, s in plan.space.items()} == {"rate": ("loguniform", (1e-4, 1e-2)),
+                                                                    "peak": ("choice", (0, 100))}
+    assert plan.config.runner.steps == 300
+
+
 def test_study_names_follow_the_command(with_toy_plugin):
     from lab.registry import load_registry, make_plugin_manager
     from lab.sweeps import parse
