@@ -3,7 +3,6 @@ one line naming what was wrong, and leaves the store and the folder exactly as t
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -84,8 +83,11 @@ def template(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> tup
 
         patch.setattr(registry, "make_plugin_manager", with_toy)
         assert cli.main(["run", "plugin=toy", "env=Toy", "steps=100", "progress=false"]) == 0
-    database = (folder / "mlflow" / "mlflow.db").read_bytes()
-    run_id = re.findall(rb"[0-9a-f]{32}", database)[0].decode()
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}")
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    run_id = run.info.run_id
     for name, text in FILES.items():
         (folder / name).write_text(text)
     return folder, run_id
@@ -110,14 +112,16 @@ def test_bad_input_is_refused_and_changes_nothing(lab, template, tmp_path, monke
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}")
-    assert [r.info.run_id for r in client.search_runs(["0", "1"])] == [run_id]
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert [r.info.run_id for r in client.search_runs(experiments)] == [run_id]
     before = snapshot(folder)
     result = lab(*[arg.replace(RUN, run_id) for arg in args])
     assert result.code == 2, (result.out, result.err)
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lab: error: "), result.err
     assert message in lines[0]
-    assert [r.info.run_id for r in client.search_runs(["0", "1"])] == [run_id], "no run was created"
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert [r.info.run_id for r in client.search_runs(experiments)] == [run_id], "no run was created"
     assert client.get_run(run_id).info.status == "FINISHED", "the existing run was not touched"
     after = snapshot(folder)
     assert {k for k in after if not k.startswith("mlflow/")} == {k for k in before if not k.startswith("mlflow/")}
