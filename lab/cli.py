@@ -148,10 +148,11 @@ def _registry() -> Any:
     return registry
 
 
-def _resolve(overrides: Sequence[str]) -> Any:
+def _resolve(overrides: Sequence[str], cli: dict[str, Any] | None = None) -> Any:
+    """The resolved config of ``key=value`` arguments (``cli``: the same, already parsed)."""
     from lab.config import load_config_file, parse_overrides, resolve
 
-    cli = parse_overrides(overrides)
+    cli = dict(cli) if cli is not None else parse_overrides(overrides)
     config_file = cli.pop("config", None)
     file = load_config_file(str(config_file)) if config_file is not None else None
     return resolve(_registry(), cli, file)
@@ -181,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "trust" in cli and "resume" not in cli:
         raise ConfigError("trust= applies to resume=<checkpoint folder> only")
     if "resume" not in cli:
-        return _run(_resolve(args.overrides), None)
+        return _run(_resolve(args.overrides, cli), None)
     from lab import resume
 
     with tempfile.TemporaryDirectory(prefix="lab-resume-") as workdir:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,19 +52,20 @@ def logged_model(registry: Registry, run_id: str, overrides: Mapping[str, Any]) 
         yield LoggedModel(run, config, model, which)
 
 
-def _positive_int(options: Mapping[str, Any], key: str, default: int) -> int:
+def integer_option(options: Mapping[str, Any], key: str, default: int, *, minimum: int = 1) -> int:
+    """``options[key]`` (or ``default``) checked to be an integer >= ``minimum``."""
     value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}={value}: expected an integer >= 1")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key}={value}: expected an integer >= {minimum}")
     return value
 
 
 def evaluate_run(registry: Registry, options: Mapping[str, Any]) -> dict[str, Any]:
     """Evaluate run ``options['run']``; ``episodes``, ``device`` and ``seed`` override the logged values."""
-    _positive_int(options, "episodes", 1)
+    integer_option(options, "episodes", 1)
     overrides = {key: options[key] for key in ("device", "seed") if key in options}
     with logged_model(registry, str(options["run"]), overrides) as logged:
-        episodes = _positive_int(options, "episodes", logged.config.runner.eval_episodes)
+        episodes = integer_option(options, "episodes", logged.config.runner.eval_episodes)
         logged.config.runner.eval_episodes = episodes
         metrics = logged.model.evaluate(episodes)
         test = getattr(logged.model, "test", None)
@@ -92,14 +93,13 @@ def sample_run(registry: Registry, options: Mapping[str, Any]) -> str:
     ``sample``) continue ``prompt`` by ``n`` characters (default 400) at ``temperature``, printed or written
     to ``out`` (.txt). The same seed gives the same samples. Plugin keys (``inference_steps=20``) override
     the logged config."""
-    n = _positive_int(options, "n", 1) if "n" in options else None
-    seed = options.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed={seed}: expected an integer >= 0")
+    n = integer_option(options, "n", 1) if "n" in options else None
+    seed = integer_option(options, "seed", 0, minimum=0)
     temperature = options.get("temperature", 0.8)
     if isinstance(temperature, bool) or not isinstance(temperature, int | float) or temperature < 0:
         raise ConfigError(f"temperature={temperature}: expected a number >= 0")
-    out = _output_path(options.get("out"))
+    out = None if options.get("out") is None else output_path(
+        options["out"], sorted({s for group in SAMPLE_SUFFIXES.values() for s in group}))
     overrides = {key: value for key, value in options.items() if key not in SAMPLE_KEYS or key == "device"}
     with logged_model(registry, str(options["run"]), overrides) as logged:
         model, what = logged.model, f"{logged.config.plugin.name} on {logged.config.target}"
@@ -124,12 +124,9 @@ def sample_run(registry: Registry, options: Mapping[str, Any]) -> str:
     return f"wrote {len(text) - len(prompt)} characters after the prompt to {out}"
 
 
-def _output_path(value: Any) -> Path | None:
-    """Check ``out=`` before any model is loaded: a known suffix in a folder that exists."""
-    if value is None:
-        return None
+def output_path(value: Any, suffixes: Sequence[str]) -> Path:
+    """Check ``out=`` before anything is loaded or run: a known suffix, in a folder that exists."""
     out = Path(str(value))
-    suffixes = sorted({s for group in SAMPLE_SUFFIXES.values() for s in group})
     if out.suffix.lower() not in suffixes:
         raise ConfigError(f"out={value}: unknown file type; valid: {', '.join(suffixes)}")
     if not out.parent.is_dir():

@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -108,9 +109,14 @@ def run_grid(config: Any, children: list[Child], workers: int, plugins_dir: str 
         mlflow_client.set_terminated(parent_id, status=status)
 
 
+def lab_run_command(plugins_dir: str | None) -> list[str]:
+    """How a child run is started: this Python's ``lab run``, seeing the same plugins as its parent."""
+    return [sys.executable, "-m", "lab.cli", *(["--plugins-dir", plugins_dir] if plugins_dir else []), "run"]
+
+
 def _execute(children: list[Child], workers: int, plugins_dir: str | None, parent_id: str, logs: Path,
              echo: Any) -> None:
-    command = [sys.executable, "-m", "lab.cli", *(["--plugins-dir", plugins_dir] if plugins_dir else []), "run"]
+    command = lab_run_command(plugins_dir)
     environment = {**os.environ, PARENT_ENV: parent_id}
     pending, running = list(children), []
     try:
@@ -135,7 +141,7 @@ def _execute(children: list[Child], workers: int, plugins_dir: str | None, paren
     except KeyboardInterrupt:  # stop the children the same way: each is checkpointed and marked KILLED
         for child in running:
             if child.process and child.process.poll() is None:
-                child.process.send_signal(2)
+                child.process.send_signal(signal.SIGINT)
         for child in running:
             if child.process:
                 child.process.wait(timeout=120)

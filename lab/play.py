@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import ConfigError
-from lab.evaluate import write_atomically
+from lab.evaluate import integer_option, output_path, write_atomically
 from lab.registry import Registry
 from lab.video import VIDEO_SUFFIXES, Episode, Recorder
 
@@ -36,9 +36,9 @@ def play(registry: Registry, options: Mapping[str, Any]) -> Played:
     unknown = sorted(set(options) - set(PLAY_KEYS))
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} for lab play; valid keys: {', '.join(PLAY_KEYS)}")
-    episodes = _integer(options, "episodes", 1, minimum=1)
-    seed = _integer(options, "seed", 0, minimum=0)
-    out = _output_path(options.get("out", "play.gif"))
+    episodes = integer_option(options, "episodes", 1)
+    seed = integer_option(options, "seed", 0, minimum=0)
+    out = output_path(options.get("out", "play.gif"), VIDEO_SUFFIXES)
     recorder = Recorder()
     if "run" in options:
         for key in ("env", "policy"):
@@ -100,22 +100,6 @@ def _play_run(registry: Registry, run_id: str, options: Mapping[str, Any], episo
                               "implement play(episodes, seed, recorder), so its runs cannot be watched")
         logged.model.play(episodes, seed, recorder)
         return f"run {run_id} ({what}, {logged.which} model)"
-
-
-def _integer(options: Mapping[str, Any], key: str, default: int, *, minimum: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key}={value}: expected an integer >= {minimum}")
-    return value
-
-
-def _output_path(value: Any) -> Path:
-    out = Path(str(value))
-    if out.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ConfigError(f"out={value}: unknown file type; valid: {', '.join(VIDEO_SUFFIXES)}")
-    if not out.parent.is_dir():
-        raise ConfigError(f"out={value}: folder {out.parent} does not exist")
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- lab envs

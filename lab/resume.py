@@ -76,7 +76,7 @@ def _from_folder(registry: Registry, folder: Path, cli: dict[str, Any], trust: b
 def _from_run(registry: Registry, run_id: str, cli: dict[str, Any], workdir: Path) -> tuple[Any, ResumePoint]:
     from mlflow.exceptions import MlflowException
 
-    from lab.runs import list_runs
+    from lab.runs import row_of
     from lab.tracking import client, tracking_uri
 
     mlflow_client = client()
@@ -84,11 +84,9 @@ def _from_run(registry: Registry, run_id: str, cli: dict[str, Any], workdir: Pat
         run = mlflow_client.get_run(run_id)
     except MlflowException:
         raise ConfigError(f"unknown run id {run_id!r} in {tracking_uri()} (see `lab runs`)") from None
-    if run.info.status == "RUNNING":
-        row = next((r for r in list_runs(200) if r.run_id == run_id), None)
-        if row is None or not row.stale_reason:
-            raise ConfigError(f"run {run_id} is still RUNNING (pid {run.data.tags.get('lab.pid')} on "
-                              f"{run.data.tags.get('lab.host')}); if its process is gone, `lab runs clean` first")
+    if run.info.status == "RUNNING" and not row_of(run).stale_reason:
+        raise ConfigError(f"run {run_id} is still RUNNING (pid {run.data.tags.get('lab.pid')} on "
+                          f"{run.data.tags.get('lab.host')}); if its process is gone, `lab runs clean` first")
     try:
         logged = yaml.safe_load(Path(mlflow_client.download_artifacts(run_id, CONFIG, str(workdir))).read_text())
     except (MlflowException, OSError):

@@ -61,21 +61,24 @@ def list_runs(limit: int, stale_after: float = STALE_AFTER_SECONDS) -> list[RunR
     experiments = [e.experiment_id for e in mlflow_client.search_experiments()]
     if not experiments:
         return []
+    runs = mlflow_client.search_runs(experiments, order_by=["attributes.start_time DESC"], max_results=limit)
+    return [row_of(run, stale_after) for run in runs]
+
+
+def row_of(run: Any, stale_after: float = STALE_AFTER_SECONDS) -> RunRow:
+    """One MLflow run as a row, with its stale reason if any."""
     now = time.time()
-    rows = []
-    for run in mlflow_client.search_runs(experiments, order_by=["attributes.start_time DESC"], max_results=limit):
-        tags = run.data.tags
-        heartbeat = tags.get("lab.heartbeat")
-        row = RunRow(
-            run_id=run.info.run_id, name=run.info.run_name or "", plugin=tags.get("lab.plugin", "-"),
-            target=tags.get("lab.target", "-"), status=run.info.status,
-            step=int(tags["lab.step"]) if tags.get("lab.step", "").isdigit() else None,
-            age_s=now - run.info.start_time / 1000, host=tags.get("lab.host", "-"),
-            pid=int(tags["lab.pid"]) if tags.get("lab.pid", "").isdigit() else None,
-            heartbeat_age_s=now - int(heartbeat) if heartbeat and heartbeat.isdigit() else None)
-        row.stale_reason = stale_reason(row, stale_after)
-        rows.append(row)
-    return rows
+    tags = run.data.tags
+    heartbeat = tags.get("lab.heartbeat")
+    row = RunRow(
+        run_id=run.info.run_id, name=run.info.run_name or "", plugin=tags.get("lab.plugin", "-"),
+        target=tags.get("lab.target", "-"), status=run.info.status,
+        step=int(tags["lab.step"]) if tags.get("lab.step", "").isdigit() else None,
+        age_s=now - run.info.start_time / 1000, host=tags.get("lab.host", "-"),
+        pid=int(tags["lab.pid"]) if tags.get("lab.pid", "").isdigit() else None,
+        heartbeat_age_s=now - int(heartbeat) if heartbeat and heartbeat.isdigit() else None)
+    row.stale_reason = stale_reason(row, stale_after)
+    return row
 
 
 def clean(rows: list[RunRow]) -> list[RunRow]:

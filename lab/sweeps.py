@@ -18,8 +18,8 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -289,7 +289,7 @@ class LocalLauncher:
 
     def stop(self, job: Job) -> None:
         if job.process and job.process.poll() is None:
-            job.process.send_signal(2)  # Ctrl-C: the run is checkpointed and marked KILLED
+            job.process.send_signal(signal.SIGINT)  # Ctrl-C: the run is checkpointed and marked KILLED
 
     def close(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -339,7 +339,9 @@ def _run_command(command: list[str], environment: dict[str, str]) -> tuple[int, 
 
 
 def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, logs: Path, echo: Any) -> None:
-    command = [sys.executable, "-m", "lab.cli", *(["--plugins-dir", plugins_dir] if plugins_dir else []), "run"]
+    from lab.experiments import lab_run_command
+
+    command = lab_run_command(plugins_dir)
     launcher = RayLauncher(plan.address, plan.workers) if plan.backend == "ray" else LocalLauncher(logs)
     active: list[TrialRuns] = []
     queue: list[Job] = []

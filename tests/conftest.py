@@ -81,6 +81,16 @@ def lab(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
 
 
 @pytest.fixture
+def client(store: Path, monkeypatch: pytest.MonkeyPatch):
+    """An MlflowClient on the test's store, which MLFLOW_TRACKING_URI also names (for subprocesses too)."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return MlflowClient(uri)
+
+
+@pytest.fixture
 def runs(store: Path) -> Callable[[], list]:
     """All runs in the test's store, newest first."""
 

@@ -9,17 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlflow import MlflowClient
 from scipy import stats
 
 from lab.experiments import summarize
-
-
-@pytest.fixture
-def client(store: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
-    uri = f"sqlite:///{store / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return MlflowClient(uri)
 
 
 @pytest.mark.slow

@@ -26,13 +26,6 @@ INTERRUPTER = textwrap.dedent("""
 
 
 @pytest.fixture
-def client(store: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
-    uri = f"sqlite:///{store / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return MlflowClient(uri)
-
-
-@pytest.fixture
 def interrupter(tmp_path: Path) -> Path:
     directory = tmp_path / "interrupt"
     directory.mkdir()

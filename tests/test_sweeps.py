@@ -13,7 +13,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 TESTS = Path(__file__).parent
@@ -29,13 +28,6 @@ def toy_dir(tmp_path: Path) -> Path:
     (directory / "toy_entry.py").write_text(f"import sys\nsys.path.insert(0, {str(TESTS)!r})\n"
                                             "from toy_plugin import register_envs, register_plugins  # noqa\n")
     return directory
-
-
-@pytest.fixture
-def client(store: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
-    uri = f"sqlite:///{store / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return MlflowClient(uri)
 
 
 def study(store: Path) -> optuna.Study:
