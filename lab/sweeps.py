@@ -1,6 +1,7 @@
 """``lab sweep``: hyperparameter search with Optuna, every trial a set of child ``lab run`` processes.
 
-    lab sweep plugin=ppo env=CartPole lr=loguniform(1e-5,1e-2) n_steps=choice(64,128,256) trials=40 seeds=2 workers=2
+    lab sweep plugin=ppo env=CartPole 'lr=loguniform(1e-5,1e-2)' 'n_steps=choice(64,128,256)' \\
+        trials=40 seeds=2 workers=2
 
 Optuna's TPE sampler proposes the values; its median pruner stops a trial whose first seed evaluates below the
 median of earlier trials at the same step. A trial's value is the mean over its seeds of each run's best score. The
