@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import pluggy
 
 from lab.config import RunnerConfig, option, positive_sizes, unit_fraction
+from lab.distributed import average_gradients, rank, shard, sync_parameters, world_size
 from lab.errors import ConfigError
 from lab.pictures import image_grid, save_png, scatter_plot
 from lab.training_state import load_training_state, save_training_state
@@ -35,15 +36,20 @@ __all__ = [
     "RunInfo",
     "RunnerConfig",
     "StepCallback",
+    "average_gradients",
     "hookimpl",
     "image_grid",
     "load_training_state",
     "option",
+    "rank",
     "positive_sizes",
     "save_png",
     "save_training_state",
     "scatter_plot",
+    "shard",
+    "sync_parameters",
     "unit_fraction",
+    "world_size",
 ]
 
 API_VERSION = 1
@@ -94,6 +100,10 @@ class Plugin:
     check_config: Callable[[Any, Any], str | None] | None = None
     """Given the resolved config and the target's spec (EnvSpec, DatasetSpec or None), why this combination
     cannot work (None if it can): refused before a run is created."""
+    data_parallel: bool = False
+    """True when the model trains data-parallel under ``nproc=N`` or torchrun: it builds the same model on every
+    rank, calls :func:`sync_parameters` on its modules and :func:`average_gradients` on its optimisers once, and
+    trains each global batch's :func:`shard` (same shuffled order on every rank, budget counted globally)."""
 
 
 @dataclass(frozen=True)

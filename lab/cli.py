@@ -26,6 +26,9 @@ EXAMPLES = """examples:
   lab sample run=<run id> n=64 out=samples.png
   lab sample run=<run id> prompt="def " n=400
   lab play run=<run id> episodes=3 out=play.mp4
+  lab promote run=<run id> name=cartpole-dqn alias=champion
+  lab eval model=models:/cartpole-dqn@champion episodes=20
+  lab rerun <run id>
   lab play env=Snake policy=random out=random.gif
   lab plugins --json
   lab envs
@@ -103,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
                                            "[seed=0] [out=play.gif|.mp4] [device=D]")
     play.add_argument("overrides", nargs="*", metavar="key=value")
     play.set_defaults(handler=cmd_play)
+
+    promote = commands.add_parser("promote", help="register a run's model in the MLflow registry: run=ID name=NAME "
+                                                  "[alias=ALIAS]; then models:/NAME@ALIAS works in eval, play, "
+                                                  "sample and mlflow.pyfunc.load_model")
+    promote.add_argument("overrides", nargs="*", metavar="key=value")
+    promote.set_defaults(handler=cmd_promote)
+
+    rerun = commands.add_parser("rerun", help="run a logged run's config again as a new run linked to it "
+                                              "(refused if the plugin or lab version differs, unless force=true)")
+    rerun.add_argument("run_id", help="the run to repeat")
+    rerun.add_argument("overrides", nargs="*", metavar="key=value", help="force=true, device=, threads=, progress=")
+    rerun.set_defaults(handler=cmd_rerun)
 
     sweep = commands.add_parser("sweep", help="Optuna search: key=loguniform(a,b)|uniform(a,b)|int(a,b)|"
                                               "choice(a,b,..) trials=N seeds=K workers=W [sampler=tpe|random] "
@@ -182,12 +197,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "trust" in cli and "resume" not in cli:
         raise ConfigError("trust= applies to resume=<checkpoint folder> only")
     if "resume" not in cli:
-        return _run(_resolve(args.overrides, cli), None)
+        config = _resolve(args.overrides, cli)
+        if _data_parallel(config):
+            return _run_data_parallel(config, ["run", *args.overrides])
+        return _run(config, None)
     from lab import resume
 
     with tempfile.TemporaryDirectory(prefix="lab-resume-") as workdir:
         config, point = resume.prepare(_registry(), cli, Path(workdir))
+        if _data_parallel(config):
+            raise ConfigError(f"nproc={config.runner.nproc}: resume= continues in one process; add nproc=1 (the "
+                              "global batch, and so the training, stays the same)")
         return _run(config, point)
+
+
+def _data_parallel(config: Any) -> bool:
+    from lab import distributed
+
+    distributed.check(config.plugin, config.params, config.runner.nproc)
+    return config.runner.nproc > 1 or distributed.launched_size() > 1
+
+
+def _run_data_parallel(config: Any, command: Sequence[str], tags: dict[str, str] | None = None) -> int:
+    """``nproc=N`` (or a torchrun launch): this process is rank 0 and tracks the run; the others follow it.
+    ``command``: this command line (``run ...``), which the other ranks are started with."""
+    from lab import distributed, runner
+
+    if distributed.launched_size() > 1:  # started by torchrun (or by our own rank 0)
+        if os.environ.get("RANK", "0") != "0":
+            runner.follow(config)
+            return 0
+        return _run(config, None, tags)
+    with distributed.group(config.runner.nproc, command, _plugins_dir):
+        return _run(config, None, tags)
 
 
 def _run_several(overrides: Sequence[str], cli: dict[str, Any]) -> int:
@@ -223,7 +265,7 @@ def _run_several(overrides: Sequence[str], cli: dict[str, Any]) -> int:
     return 0 if not result.failed else 1
 
 
-def _run(config: Any, point: Any) -> int:
+def _run(config: Any, point: Any, tags: dict[str, str] | None = None) -> int:
     from lab import runner
 
     console = _console()
@@ -232,7 +274,7 @@ def _run(config: Any, point: Any) -> int:
     console.print(f"[bold]lab run[/] {config.plugin.name} on {config.target} "
                   f"({what}, seed {config.runner.seed}, budget {config.runner.steps:,})")
     try:
-        result = runner.run(config, point)
+        result = runner.run(config, point, tags=tags)
     except KeyboardInterrupt:
         print("lab: interrupted: checkpoint saved, run marked KILLED", file=sys.stderr)
         return 130
@@ -373,7 +415,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from lab.config import parse_overrides
     from lab.play import play
 
-    result = play(_registry(), parse_overrides(args.overrides))
+    result = play(_registry(), _model_as_run(parse_overrides(args.overrides)))
     for number, episode in enumerate(result.episodes, 1):
         print(f"episode {number}: return {episode.total_reward:.2f}, length {episode.length} steps")
     if len(result.episodes) > 1:
@@ -381,6 +423,47 @@ def cmd_play(args: argparse.Namespace) -> int:
         print(f"mean return {sum(returns) / len(returns):.2f} over {len(returns)} episodes")
     print(f"wrote {result.frames} frames of {result.player} to {result.out}")
     return 0
+
+
+def _model_as_run(options: dict[str, Any]) -> dict[str, Any]:
+    """``model=models:/NAME@ALIAS`` is another way to name what ``run=`` names (which takes such URIs too)."""
+    if "model" in options:
+        if "run" in options:
+            raise ConfigError("give run=<run id> or model=models:/NAME@ALIAS, not both")
+        model = str(options.pop("model"))
+        if not model.startswith("models:/"):
+            raise ConfigError(f"model={model}: expected models:/NAME@ALIAS or models:/NAME/VERSION "
+                              "(for a run id, use run=)")
+        options["run"] = model
+    return options
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from lab.config import parse_overrides
+    from lab.models import promote
+
+    options = parse_overrides(args.overrides)
+    valid = ("run", "name", "alias")
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} for lab promote; valid keys: {', '.join(valid)}")
+    for key in ("run", "name"):
+        if key not in options:
+            raise ConfigError(f"missing {key}=: lab promote run=<run id> name=NAME [alias=ALIAS]")
+    alias = options.get("alias")
+    print(promote(str(options["run"]), str(options["name"]), None if alias is None else str(alias)))
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from lab import rerun
+    from lab.config import parse_overrides
+
+    config, source = rerun.prepare(_registry(), args.run_id, parse_overrides(args.overrides))
+    tags = {rerun.SOURCE_TAG: source}
+    if _data_parallel(config):
+        return _run_data_parallel(config, ["rerun", args.run_id, *args.overrides], tags)
+    return _run(config, None, tags)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -413,13 +496,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lab.config import parse_overrides
     from lab.evaluate import evaluate_run
 
-    options = parse_overrides(args.overrides)
+    options = _model_as_run(parse_overrides(args.overrides))
     valid = {"run", "episodes", "device", "seed"}
     unknown = sorted(set(options) - valid)
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} for lab eval; valid keys: {', '.join(sorted(valid))}")
     if "run" not in options:
-        raise ConfigError("missing run=<run id>: the MLflow run to evaluate (see `lab ui`)")
+        raise ConfigError("missing run=<run id> or model=models:/NAME@ALIAS: the model to evaluate (see `lab runs`)")
     result = evaluate_run(_registry(), options)
     where = f"run {result['run_id']}, {result['model']} model; logged best: {result['logged_best']}"
     if result["kind"] == "agent":
@@ -436,13 +519,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from lab.config import RUNNER_KEYS, parse_overrides
     from lab.evaluate import SAMPLE_KEYS, sample_run
 
-    options = parse_overrides(args.overrides)
+    options = _model_as_run(parse_overrides(args.overrides))
     misplaced = sorted(key for key in options if key in RUNNER_KEYS and key not in SAMPLE_KEYS)
     if misplaced:  # other keys may be the run's plugin keys, checked against its config once it is loaded
         raise ConfigError(f"{misplaced[0]}= does not apply to lab sample; valid keys: {', '.join(SAMPLE_KEYS)}, "
                           "or a key of the run's plugin (e.g. inference_steps=20)")
     if "run" not in options:
-        raise ConfigError("missing run=<run id>: the MLflow run to sample from (see `lab ui`)")
+        raise ConfigError("missing run=<run id> or model=models:/NAME@ALIAS: the model to sample from "
+                          "(see `lab runs`)")
     print(sample_run(_registry(), options))
     return 0
 

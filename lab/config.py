@@ -80,6 +80,8 @@ class RunnerConfig:
     device: str = option("auto", "Torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps.",
                          check=_check_device)
     threads: int = option(0, "Torch CPU threads; 0 keeps torch's default.", min=0)
+    nproc: int = option(1, "Data-parallel processes (torch.distributed: gloo on CPU, nccl on GPU), for plugins "
+                           "that support it; batch_size stays the global batch.", min=1)
     eval_every: int = option(10_000, "Steps between evaluations (the best model is kept by its score).", min=1)
     eval_episodes: int = option(20, "Episodes (or batches) per evaluation.", min=1)
     checkpoint_every: int = option(0, "Steps between checkpoints; 0 saves one only when interrupted.", min=0)

@@ -29,12 +29,24 @@ class LoggedModel:
 
 @contextmanager
 def logged_model(registry: Registry, run_id: str, overrides: Mapping[str, Any]) -> Iterator[LoggedModel]:
-    """Rebuild run ``run_id``'s model; ``overrides`` (device, seed, ...) replace the logged runner keys."""
+    """Rebuild run ``run_id``'s model (or a registered version's: ``models:/NAME@ALIAS``); ``overrides`` (device,
+    seed, ...) replace the logged runner keys."""
     from mlflow.exceptions import MlflowException
 
+    from lab.models import download, is_model_uri
     from lab.tracking import client, tracking_uri
 
     mlflow_client = client()
+    if is_model_uri(run_id):  # a registered version: its own config and weights, whatever became of the run
+        with tempfile.TemporaryDirectory(prefix="lab-load-") as tmp:
+            registered = download(run_id, Path(tmp))
+            config = resolve(registry, dict(overrides), yaml.safe_load(registered.config_file.read_text()))
+            seed_everything(config.runner.seed)
+            model = config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
+            model.load(registered.weights)
+            yield LoggedModel(mlflow_client.get_run(registered.run_id), config, model,
+                              f"registered ({run_id} = version {registered.version})")
+        return
     try:
         run = mlflow_client.get_run(run_id)
     except MlflowException:

@@ -1,9 +1,10 @@
 """``lab run resume=<run id>``: continue an interrupted or failed run in the same MLflow run, from its newest
 checkpoint that verifies; ``resume=<checkpoint folder>`` starts a new run from a checkpoint folder.
 
-Only the budget and how the run is executed may change (``steps``, ``progress``, ``device``, ``threads``): any
-other key that differs from the logged params is refused with the list of differences. Files that load by
-unpickling (SB3 zips, replay buffers) are loaded only from the user's own tracking store, or with ``trust=true``.
+Only the budget and how the run is executed may change (``steps``, ``progress``, ``device``, ``threads``,
+``nproc``): any other key that differs from the logged params is refused with the list of differences. Files
+that load by unpickling (SB3 zips, replay buffers) are loaded only from the user's own tracking store, or with
+``trust=true``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lab.config import resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
 
-CHANGEABLE = ("steps", "progress", "device", "threads")
+CHANGEABLE = ("steps", "progress", "device", "threads", "nproc")
 RESUME_KEYS = ("resume", "trust")  # lab run's own keys, never logged
 
 

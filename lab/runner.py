@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from lab import __version__
+from lab import __version__, distributed
 from lab.api import BuildContext, DatasetSpec, Model, RunInfo
 from lab.callbacks import Callbacks
 from lab.checkpoints import CHECKPOINTS, CheckpointError, manifest_digest, prune, write_checkpoint
@@ -119,14 +119,18 @@ def experiment_name(config: ResolvedConfig) -> str:
     return config.runner.experiment or f"{config.plugin.name}-{config.target}"
 
 
-def run(config: ResolvedConfig, resume: ResumePoint | None = None) -> RunResult:
+def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping[str, str] | None = None) -> RunResult:
     """Train ``config``'s plugin in a new MLflow run (or, with ``resume``, on from a checkpoint). Raises
     KeyboardInterrupt/Terminated after marking the run KILLED, or the original exception after marking it FAILED."""
+    if distributed.launched_size() > 1 and os.environ.get("RANK", "0") != "0":
+        raise RuntimeError("ranks other than 0 train with runner.follow()")
     tracker = RemoteTracker()  # starts importing mlflow in a child process right away
     try:
         import torch
 
         device = pick_device(config.runner.device)  # before the run exists: a bad device is bad input
+        if distributed.launched_size() > 1:
+            device = distributed.initialize(device)
     except BaseException:
         tracker.close()
         raise
@@ -138,7 +142,7 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None) -> RunResult:
         tracker.resume(resume.run_id, {**_tags(config, device), "lab.resumed_from": f"step-{resume.step}",
                                        "lab.steps": str(config.runner.steps)})
     else:
-        tracker.start(experiment_name(config), config.runner.run_name, _tags(config, device))
+        tracker.start(experiment_name(config), config.runner.run_name, {**_tags(config, device), **(tags or {})})
     # SIGINT interrupts even where the shell started lab with it ignored (`lab run ... &`, nohup).
     previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -147,9 +151,27 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None) -> RunResult:
         with tempfile.TemporaryDirectory(prefix="lab-run-") as workdir:
             return _train(config, tracker, device, Path(workdir), heartbeat, resume)
     finally:
+        distributed.finalize()
         heartbeat.stop()
         signal.signal(signal.SIGINT, previous_sigint)
         signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def follow(config: ResolvedConfig) -> None:
+    """Rank 1..N-1 of a data-parallel run: the same model on its shard of every batch, stopping when rank 0
+    says so. Nothing is tracked here; rank 0 owns the run."""
+    import torch
+
+    device = distributed.initialize(pick_device(config.runner.device))
+    if config.runner.threads:
+        torch.set_num_threads(config.runner.threads)
+    seed_everything(config.runner.seed)  # the same initial weights and data order as rank 0 ...
+    try:
+        model: Model = config.plugin.build(build_context(config, device))
+        seed_everything(config.runner.seed + 1_000_003 * distributed.rank())  # ... but noise of its own
+        model.train(config.runner.steps, lambda step: distributed.agree(True))
+    finally:
+        distributed.finalize()
 
 
 class Heartbeat:
@@ -267,13 +289,19 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
         context = build_context(config, device, tracker, log_metrics=log_metrics)
         model: Model = config.plugin.build(context)
         loop = TrainingLoop(config, model, tracker, workdir, log_metrics, callbacks)
+        on_step = loop.on_step
+        if distributed.world_size() > 1:  # every rank stops where rank 0 does
+            tracker.set_tags({"lab.world_size": str(distributed.world_size())})
+
+            def on_step(step: int) -> bool:
+                return distributed.agree(loop.on_step(step))
         loop.heartbeat = heartbeat
         loop.config_text = config_text
         if resume is not None:
             _restore(loop, model, resume, tracker)
         with ProgressBar(config.runner.steps, enabled=config.runner.progress) as bar:
             loop.bar = bar
-            model.train(config.runner.steps, loop.on_step)
+            model.train(config.runner.steps, on_step)
             loop.finish()
         _log_outputs(loop, model, tracker, workdir)
         result = loop.result(tracker, "FINISHED", time.monotonic() - started)
@@ -355,6 +383,7 @@ class TrainingLoop:
         self.checkpoints: list[str] = []  # the run's checkpoint folders, oldest first
         self.reporter = reporter_from_environment()  # set when this run is a trial of `lab sweep`
         self.plugin_name = config.plugin.name
+        self.plugin_package = (config.plugin.package, config.plugin.version)
         self.runner = config.runner
         self.score_key = config.plugin.spec.score
         self.model = model
@@ -479,7 +508,28 @@ def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workd
     tracker.set_tags({"lab.best_step": str(loop.best_step), "lab.solved": str(loop.solved).lower(),
                       "lab.step": str(loop.step)})
     tracker.log_learning_curve(loop.evaluations, loop.score_key, getattr(model, "target_score", None))
+    _log_pyfunc(loop, model, tracker, workdir)
     extra = workdir / "extra"
     extra.mkdir()
     for path in model.artifacts(extra):
         tracker.log_artifact(path)
+
+
+def _log_pyfunc(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workdir: Path) -> None:
+    """The best model as an MLflow pyfunc model (``model/pyfunc``), for plugins that implement its methods."""
+    from lab import pyfunc
+
+    examples = pyfunc.write_examples(model, workdir / "pyfunc-examples")
+    if examples is None:
+        return
+    weights = workdir / (BEST_MODEL if loop.best_step is not None else FINAL_MODEL)
+    tracker.log_pyfunc(weights, loop.config_text, examples, _requirements(loop))
+
+
+def _requirements(loop: TrainingLoop) -> list[str]:
+    """What a model server needs installed: lab, and the plugin's own distribution when it is not lab."""
+    requirements = [f"lab=={__version__}"]
+    package, version = loop.plugin_package
+    if package and package != "lab" and version:
+        requirements.append(f"{package}=={version}")
+    return requirements

@@ -340,7 +340,7 @@ def _run_command(command: list[str], environment: dict[str, str]) -> tuple[int, 
 
 
 def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, logs: Path, echo: Any) -> None:
-    from lab.experiments import lab_run_command
+    from lab.experiments import lab_run_command, local_environment
 
     command = lab_run_command(plugins_dir)
     launcher = RayLauncher(plan.address, plan.workers) if plan.backend == "ray" else LocalLauncher(logs)
@@ -353,7 +353,10 @@ def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, 
                 active.append(_ask(study, plan, queue))
             while queue and len(running) < plan.workers:
                 job = queue.pop(0)
-                environment = {**os.environ, "LAB_PARENT_RUN_ID": parent_id, TRIAL_NUMBER_ENV: str(job.trial.number)}
+                extra = {"LAB_PARENT_RUN_ID": parent_id, TRIAL_NUMBER_ENV: str(job.trial.number)}
+                # Ray gives each task its own thread count (OMP_NUM_THREADS = the task's CPUs) on its node.
+                environment = ({**os.environ, **extra} if plan.backend == "ray"
+                               else local_environment(plan.workers, **extra))
                 if job.seed == 0 and plan.pruner != "none":
                     environment[TRIAL_ENV] = json.dumps({"storage": plan.storage, "study": plan.study,
                                                          "trial": job.trial.number})

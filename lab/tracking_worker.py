@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-SYNC_OPS = {"artifact", "curve", "delete", "finish"}
+SYNC_OPS = {"artifact", "curve", "delete", "finish", "pyfunc"}
 SEND_EVERY_POINTS = 1000  # one message per MLflow batch
 SEND_EVERY_SECONDS = 5.0  # so the UI shows live curves even when metrics come slowly
 
@@ -146,6 +146,12 @@ class RemoteTracker:
         self.flush()
         self._call("curve", evaluations=evaluations, score_key=score_key, target=target)
 
+    def log_pyfunc(self, weights: Path, config_text: str, examples: Path, requirements: list[str]) -> None:
+        """Log ``weights`` as the run's MLflow pyfunc model (lab.pyfunc), signature from the example files."""
+        self.flush()
+        self._call("pyfunc", weights=str(weights), config_text=config_text, examples=str(examples),
+                   requirements=requirements)
+
     def finish(self, status: str) -> None:
         self.flush()
         try:
@@ -253,6 +259,16 @@ def _apply(tracker: Any, op: str, request: dict[str, Any]) -> None:
             path = plot_learning_curve(request["evaluations"], request["score_key"], request["target"],
                                        Path(tmp) / "learning_curve.png")
             tracker.log_artifact(path)
+    elif op == "pyfunc":
+        import tempfile
+
+        from lab import pyfunc
+
+        with tempfile.TemporaryDirectory(prefix="lab-pyfunc-") as tmp:
+            folder = Path(tmp) / "pyfunc"
+            pyfunc.save(folder, Path(request["weights"]), request["config_text"], Path(request["examples"]),
+                        request["requirements"])
+            tracker.log_artifact(folder, pyfunc.PYFUNC_MODEL)
     elif op == "finish":
         tracker.finish(request["status"])
     else:

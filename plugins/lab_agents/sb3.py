@@ -169,6 +169,23 @@ class SB3Agent:
             restore_normalize_stats(self.env, load_arrays(str(directory / NORMALIZE_FILE)))
             sync_envs_normalization(self.env, self.eval_env)
 
+    # ------------------------------------------------------------------------------------ MLflow pyfunc
+
+    def pyfunc_input(self) -> np.ndarray:
+        """Four observations drawn from the observation space (as the policy sees them: after Atari's wrappers)."""
+        space = self.eval_env.observation_space
+        space.seed(self.seed)
+        return np.stack([space.sample() for _ in range(4)])
+
+    def pyfunc_predict(self, inputs: Any) -> np.ndarray:
+        """The deterministic action for each observation of a batch (normalised first if the agent normalises)."""
+        space = self.eval_env.observation_space
+        observations = np.asarray(inputs, dtype=space.dtype).reshape(-1, *space.shape)
+        if isinstance(self.eval_env, VecNormalize):
+            observations = self.eval_env.normalize_obs(observations)
+        actions, _ = self.model.predict(observations, deterministic=True)
+        return np.asarray(actions)
+
     def artifacts(self, directory: Path) -> list[Path]:
         if not self.config.gif:
             return []

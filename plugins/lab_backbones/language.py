@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,6 +150,18 @@ class LanguageModel:
         self.net.train()
         start = len(prompt) if prompt else 1  # without a prompt, generation starts after a newline
         return "".join(self.vocabulary[t] for t in tokens[start:])
+
+    # ------------------------------------------------------------------------------------ MLflow pyfunc
+
+    def pyfunc_input(self) -> dict[str, list[Any]]:
+        """A table of prompts, continuation lengths and seeds."""
+        prompt = "".join(self.vocabulary[int(t)] for t in self.splits["val"][:8])
+        return {"prompt": [prompt], "n": [40], "seed": [0]}
+
+    def pyfunc_predict(self, inputs: Any) -> list[str]:
+        """Each row's prompt continued by ``n`` characters sampled at temperature 0.8 with its ``seed``."""
+        rows = zip(list(inputs["prompt"]), list(inputs["n"]), list(inputs["seed"]), strict=True)
+        return [self.sample(str(prompt), int(n), temperature=0.8, seed=int(seed)) for prompt, n, seed in rows]
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -223,6 +224,30 @@ class SupervisedModel:
             output = self.net(torch.as_tensor(x, dtype=torch.float32, device=self.device))
             self.net.train()
         return (self._predict_classes(output) if self.classes else output.squeeze(1)).cpu().numpy()
+
+    # ------------------------------------------------------------------------------------ MLflow pyfunc
+
+    def pyfunc_input(self) -> np.ndarray:
+        """Four validation inputs."""
+        return self.splits["val"][0][:4].cpu().numpy()
+
+    def pyfunc_predict(self, inputs: Any) -> np.ndarray:
+        """Class probabilities (batch, classes) for a classifier, predicted values (batch,) for a regressor."""
+        x = torch.as_tensor(np.asarray(inputs, dtype=np.float32), device=self.device).reshape(-1, *self.spec.shape)
+        with torch.no_grad():
+            self.net.eval()
+            output = self.net(x)
+            self.net.train()
+        if not self.classes:
+            return output.squeeze(1).cpu().numpy()
+        if self.loss_name == "bce":
+            positive = torch.sigmoid(output.squeeze(1))
+            return torch.stack([1 - positive, positive], dim=1).cpu().numpy()
+        if self.loss_name == "cross_entropy":
+            return torch.softmax(output, dim=1).cpu().numpy()
+        # One-vs-rest sigmoids or squared error on one-hot targets: scores per class, normalised to sum to 1.
+        scores = torch.sigmoid(output) if self.loss_name == "ovr_bce" else output.clamp(min=0) + 1e-6
+        return (scores / scores.sum(dim=1, keepdim=True)).cpu().numpy()
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -97,4 +97,5 @@ def register_plugins(register: Callable[[Plugin], None]) -> None:
             presets=partial(preset_for, name),
             check_config=partial(check_config, name),
             score="score",
+            data_parallel=True,
         ))

@@ -23,11 +23,14 @@ from torch import nn
 from lab.api import (
     BuildContext,
     StepCallback,
+    average_gradients,
     image_grid,
     load_training_state,
     save_png,
     save_training_state,
     scatter_plot,
+    shard,
+    sync_parameters,
 )
 from lab_generators.metrics import ImageJudge, PointJudge
 
@@ -70,6 +73,10 @@ class GenerativeModel:
         self.epoch: EpochState | None = None
         self.log_metrics = context.log_metrics
         self.build()
+        # Data-parallel (nproc=N): every rank starts from rank 0's weights and steps on averaged gradients.
+        sync_parameters(self.nets)
+        for optimizer in self.optimizers().values():
+            average_gradients(optimizer)
         self.log_metrics({"model/parameters": sum(p.numel() for p in self.nets.parameters())}, 0)
 
     # ---------------------------------------------------------------------------- what subclasses provide
@@ -126,7 +133,7 @@ class GenerativeModel:
             order = epoch.order.to(self.device)
             while epoch.position <= last_start:
                 index = order[epoch.position:epoch.position + batch]
-                losses = self.update(self.train_x[index])
+                losses = self.update(self.train_x[shard(index)])  # this rank's share of the global batch
                 for key, value in losses.items():
                     epoch.totals[key] = epoch.totals.get(key, 0.0) + value
                 epoch.updates += 1
@@ -207,6 +214,15 @@ class GenerativeModel:
         finally:
             self.nets.train()
         return np.concatenate(chunks).reshape(n, *self.shape)
+
+    def pyfunc_input(self) -> dict[str, list[int]]:
+        """A table of sample counts and seeds."""
+        return {"n": [4], "seed": [0]}
+
+    def pyfunc_predict(self, inputs: Any) -> np.ndarray:
+        """For each row, ``n`` samples drawn with ``seed`` (images (n, c, h, w) in [0, 1], or points), stacked."""
+        rows = zip(list(inputs["n"]), list(inputs["seed"]), strict=True)
+        return np.concatenate([self.generate(int(n), int(seed)) for n, seed in rows])
 
     def reference_points(self) -> np.ndarray:
         """Training points to draw samples over (2-D data)."""
