@@ -26,6 +26,24 @@ SWEEP = ["sweep", "plugin=ppo", "env=CartPole", "lr=loguniform(1e-4,3e-3)", "eva
 MODES = {"workers=1": ["workers=1"], "workers=2": ["workers=2"], "ray, 2 CPUs": ["workers=2", "backend=ray"]}
 
 
+BUSY = "import sys; n = 0\nfor i in range(40_000_000): n += i * i\nsys.exit(0)"
+
+
+def machine_ceiling() -> float:
+    """What two cores give here at best: two copies of a pure-Python loop, one after the other vs at once."""
+    def copies(together: bool) -> float:
+        started = time.perf_counter()
+        if together:
+            for process in [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2)]:
+                process.wait()
+        else:
+            for _ in range(2):
+                subprocess.run([sys.executable, "-c", BUSY], check=True)
+        return time.perf_counter() - started
+
+    return copies(False) / copies(True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=65536, help="training steps per trial")
@@ -33,6 +51,7 @@ def main() -> None:
     budget = [f"steps={args.steps}", f"eval_every={args.steps // 2}"]
     print(f"{args.steps:,}-step trials")
     print(f"{platform.node()} ({os.cpu_count()} cores, {platform.processor() or platform.machine()}), {date.today()}")
+    print(f"machine ceiling (2 CPU-bound processes at once vs one after the other): {machine_ceiling():.2f}x")
     print("| mode | trials | wall s | trials/min | vs workers=1 |")
     print("|---|---|---|---|---|")
     baseline = None
