@@ -142,7 +142,7 @@ def _execute(children: list[Child], workers: int, plugins_dir: str | None, paren
                     child.process = subprocess.Popen([*command, *child.args, "progress=false"], env=environment,
                                                      stdout=log, stderr=subprocess.STDOUT)
                 running.append(child)
-            time.sleep(0.2)
+            time.sleep(0.5)  # child runs take seconds at the least
             for child in [c for c in running if c.process and c.process.poll() is not None]:
                 running.remove(child)
                 child.code = child.process.returncode

@@ -126,7 +126,6 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping
         raise RuntimeError("ranks other than 0 train with runner.follow()")
     tracker = RemoteTracker()  # starts importing mlflow in a child process right away
     try:
-        import torch
 
         device = pick_device(config.runner.device)  # before the run exists: a bad device is bad input
         if distributed.launched_size() > 1:
@@ -134,8 +133,7 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping
     except BaseException:
         tracker.close()
         raise
-    if config.runner.threads:
-        torch.set_num_threads(config.runner.threads)
+    _set_threads(config)
     seed_everything(config.runner.seed)
 
     if resume is not None and resume.run_id is not None:
@@ -160,11 +158,9 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping
 def follow(config: ResolvedConfig) -> None:
     """Rank 1..N-1 of a data-parallel run: the same model on its shard of every batch, stopping when rank 0
     says so. Nothing is tracked here; rank 0 owns the run."""
-    import torch
 
     device = distributed.initialize(pick_device(config.runner.device))
-    if config.runner.threads:
-        torch.set_num_threads(config.runner.threads)
+    _set_threads(config)
     seed_everything(config.runner.seed)  # the same initial weights and data order as rank 0 ...
     try:
         model: Model = config.plugin.build(build_context(config, device))
@@ -172,6 +168,17 @@ def follow(config: ResolvedConfig) -> None:
         model.train(config.runner.steps, lambda step: distributed.agree(True))
     finally:
         distributed.finalize()
+
+
+def _set_threads(config: ResolvedConfig) -> None:
+    """``threads=``, or else for a rank of a data-parallel run its share of the cores (N ranks of torch's default
+    one-thread-per-core would fight over them)."""
+    import torch
+
+    if config.runner.threads:
+        torch.set_num_threads(config.runner.threads)
+    elif distributed.world_size() > 1 and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // distributed.world_size()))
 
 
 class Heartbeat:

@@ -32,6 +32,7 @@ from lab.config import parse_overrides, resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
 
+POLL_SECONDS = 0.5  # how often the sweep looks at its running trials (each takes seconds at the least)
 SWEEP_KEYS = {"trials": 10, "seeds": 1, "workers": 1, "sampler": "tpe", "pruner": "median", "study": None,
               "backend": "local", "address": None}
 TRIAL_ENV = "LAB_OPTUNA_TRIAL"  # JSON {storage, study, trial}: the child run that reports to the pruner
@@ -347,9 +348,10 @@ def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, 
     active: list[TrialRuns] = []
     queue: list[Job] = []
     running: list[Job] = []
+    done = _done(study)  # counted again only when a trial ends: reading the study costs a query
     try:
         while True:
-            while _done(study) + len(active) < plan.trials and len(queue) < plan.workers:
+            while done + len(active) < plan.trials and len(queue) < plan.workers:
                 active.append(_ask(study, plan, queue))
             while queue and len(running) < plan.workers:
                 job = queue.pop(0)
@@ -364,7 +366,7 @@ def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, 
                 running.append(job)
             if not running and not queue:
                 break
-            time.sleep(0.2)
+            time.sleep(POLL_SECONDS)
             for job in [j for j in running if launcher.poll(j)]:
                 running.remove(job)
                 job.ended = True
@@ -379,6 +381,7 @@ def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, 
                 if all(j.ended for j in runs.jobs):
                     active.remove(runs)
                     _tell(study, runs, echo)
+                    done = _done(study)
     except KeyboardInterrupt:
         for job in running:
             launcher.stop(job)
