@@ -17,7 +17,8 @@ from optuna.trial import TrialState
 
 TESTS = Path(__file__).parent
 SWEEP = ["sweep", "plugin=toy", "env=Toy", "rate=uniform(0.001,0.02)", "fail_at=choice(0,150)", "steps=300",
-         "eval_every=100", "stop_when_solved=false", "pruner=none", "trials=6"]
+         "eval_every=100", "stop_when_solved=false", "pruner=none", "trials=6",
+         "step_seconds=0.005"]  # trials of a few seconds: the test sees them finish one by one
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class ToyConfig:
     jitter: float = option(0.0, "Evaluations alternately add and subtract this much (lucky/unlucky episodes).")
     nan_at: int = option(0, "Log a NaN training loss at this step; 0 = never.", min=0)
     save_fails_at: int = option(0, "save() raises 'No space left on device' from this step on; 0 = never.", min=0)
+    step_seconds: float = option(0.0, "Sleep this long at every step, so that a run lasts.", min=0)
 
 
 class ToyModel:
@@ -33,6 +35,8 @@ class ToyModel:
     def train(self, budget: int, on_step: StepCallback) -> None:
         while self.step < budget:
             self.step += 1
+            if self.config.step_seconds:
+                time.sleep(self.config.step_seconds)
             if self.step == self.config.interrupt_at and not self.resumed:
                 raise KeyboardInterrupt
             if self.step == self.config.fail_at:
