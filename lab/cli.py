@@ -225,8 +225,7 @@ def _run_data_parallel(config: Any, command: Sequence[str], tags: dict[str, str]
 
     if distributed.launched_size() > 1:  # started by torchrun (or by our own rank 0)
         if os.environ.get("RANK", "0") != "0":
-            runner.follow(config)
-            return 0
+            return runner.follow(config)
         return _run(config, None, tags)
     with distributed.group(config.runner.nproc, command, _plugins_dir):
         return _run(config, None, tags)

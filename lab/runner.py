@@ -155,9 +155,10 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping
         signal.signal(signal.SIGTERM, previous_sigterm)
 
 
-def follow(config: ResolvedConfig) -> None:
+def follow(config: ResolvedConfig) -> int:
     """Rank 1..N-1 of a data-parallel run: the same model on its shard of every batch, stopping when rank 0
-    says so. Nothing is tracked here; rank 0 owns the run."""
+    says so. Nothing is tracked here; rank 0 owns the run. Returns the exit code."""
+    from torch.distributed import DistError
 
     device = distributed.initialize(pick_device(config.runner.device))
     _set_threads(config)
@@ -166,8 +167,12 @@ def follow(config: ResolvedConfig) -> None:
         model: Model = config.plugin.build(build_context(config, device))
         seed_everything(config.runner.seed + 1_000_003 * distributed.rank())  # ... but noise of its own
         model.train(config.runner.steps, lambda step: distributed.agree(True))
+        return 0
+    except DistError:  # rank 0 stopped (Ctrl-C, an error): it reports why and marks the run; no second traceback
+        return 1
     finally:
-        distributed.finalize()
+        with contextlib.suppress(Exception):
+            distributed.finalize()
 
 
 def _set_threads(config: ResolvedConfig) -> None:

@@ -202,8 +202,11 @@ def run_sweep(plan: SweepPlan, plugins_dir: str | None, echo: Callable[[str], No
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = optuna.pruners.MedianPruner(n_warmup_steps=0) if plan.pruner == "median" else optuna.pruners.NopPruner()
-    study = optuna.create_study(study_name=plan.study, storage=plan.storage, direction="maximize", pruner=pruner,
-                                load_if_exists=True)
+    from lab.tracking import store_lock
+
+    with store_lock(plan.storage):  # two sweeps starting on a new optuna.db would both create its tables
+        study = optuna.create_study(study_name=plan.study, storage=plan.storage, direction="maximize",
+                                    pruner=pruner, load_if_exists=True)
     # Seeded by how far the study got: reproducible, and a continued sweep does not propose the first trials again.
     seed = len(study.get_trials(deepcopy=False))
     study.sampler = (optuna.samplers.TPESampler(seed=seed) if plan.sampler == "tpe"

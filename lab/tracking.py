@@ -39,8 +39,9 @@ def default_artifact_root() -> str | None:
 
 
 @contextlib.contextmanager
-def _store_lock(uri: str) -> Iterator[None]:
-    """Serialise first use of a local sqlite store: concurrent schema creation crashes MLflow."""
+def store_lock(uri: str) -> Iterator[None]:
+    """Serialise first use of a local sqlite database (the MLflow store, optuna.db beside it): concurrent schema
+    creation crashes MLflow and Optuna alike."""
     if not uri.startswith("sqlite:///"):
         yield
         return
@@ -61,7 +62,7 @@ def client() -> MlflowClient:
     from mlflow import MlflowClient
 
     uri = tracking_uri()
-    with _store_lock(uri):
+    with store_lock(uri):
         mlflow_client = MlflowClient(tracking_uri=uri)
         mlflow_client.search_experiments(max_results=1)  # forces schema creation under the lock
     return RetryingClient(mlflow_client)  # type: ignore[return-value]

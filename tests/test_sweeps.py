@@ -15,6 +15,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from lab.tracking import store_lock
+
 TESTS = Path(__file__).parent
 SWEEP = ["sweep", "plugin=toy", "env=Toy", "rate=uniform(0.001,0.02)", "fail_at=choice(0,150)", "steps=300",
          "eval_every=100", "stop_when_solved=false", "pruner=none", "trials=6",
@@ -32,8 +34,16 @@ def toy_dir(tmp_path: Path) -> Path:
 
 
 def study(store: Path) -> optuna.Study:
-    (name,) = optuna.get_all_study_names(f"sqlite:///{store / 'optuna.db'}")
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{store / 'optuna.db'}")
+    storage = f"sqlite:///{store / 'optuna.db'}"
+    with store_lock(storage):  # as lab does: never create optuna.db's tables while a starting sweep does
+        (name,) = optuna.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def study_names(store: Path) -> list[str]:
+    storage = f"sqlite:///{store / 'optuna.db'}"
+    with store_lock(storage):
+        return optuna.get_all_study_names(storage)
 
 
 def counted(trials) -> list:
@@ -49,8 +59,7 @@ def test_failed_trials_are_recorded_and_an_interrupted_sweep_continues(lab, clie
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        if (store / "optuna.db").exists() and optuna.get_all_study_names(f"sqlite:///{store / 'optuna.db'}") \
-                and len(counted(study(store).trials)) >= 2:
+        if (store / "optuna.db").exists() and study_names(store) and len(counted(study(store).trials)) >= 2:
             break
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=180)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,17 +59,48 @@ def _install_chromium() -> str | None:
     return None
 
 
+class _Installation:
+    """apt-get can take minutes on a fresh machine: it starts in a thread as soon as a browser test is collected,
+    and runs while the rest of the suite does."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.reason: str | None = None
+
+    def start(self) -> None:
+        if self.thread is None and not CHROMIUM.exists():
+            self.thread = threading.Thread(target=self._install, name="install-chromium", daemon=True)
+            self.thread.start()
+
+    def _install(self) -> None:
+        self.reason = _install_chromium()
+
+    def wait(self) -> str | None:
+        """None once chromium is there, else why it is not."""
+        self.start()
+        if self.thread is not None:
+            self.thread.join()
+        return self.reason
+
+
+_installation = _Installation()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if any(Path(str(item.fspath)).parent == Path(__file__).parent for item in items):
+        _installation.start()
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Path:
-    """The path of Debian's chromium, installed on first use where this runs as root; skips where it cannot be had."""
+    """The path of Debian's chromium, installed where this runs as root; skips where it cannot be had."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError as e:
         pytest.skip(f"the playwright package is not importable ({e}): pip install -c constraints.txt -e '.[test]'")
-    if not CHROMIUM.exists():
-        reason = _install_chromium()
-        if reason is not None:
-            pytest.skip(f"Chromium is not installed and could not be installed: {reason}")
+    reason = _installation.wait()
+    if reason is not None:
+        pytest.skip(f"Chromium is not installed and could not be installed: {reason}")
     return CHROMIUM
 
 
