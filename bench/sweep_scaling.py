@@ -1,6 +1,6 @@
 """Sweep throughput: the same 8-trial sweep with workers=1, workers=2, and on a local Ray with 2 CPUs.
 
-    python bench/sweep_scaling.py                  # 65,536-step trials (about 20 s of training each)
+    python bench/sweep_scaling.py                  # 131,072-step trials (the Zoo's 1e5 budget; ~25 s each)
     python bench/sweep_scaling.py --steps 16384    # short trials: start-up weighs more
 
 Each mode runs `lab sweep plugin=ppo env=CartPole lr=loguniform(1e-4,3e-3) trials=8 sampler=random pruner=none`
@@ -46,7 +46,7 @@ def machine_ceiling() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=65536, help="training steps per trial")
+    parser.add_argument("--steps", type=int, default=131072, help="training steps per trial")
     args = parser.parse_args()
     budget = [f"steps={args.steps}", f"eval_every={args.steps // 2}"]
     print(f"{args.steps:,}-step trials")
