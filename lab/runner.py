@@ -328,7 +328,8 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
             except CheckpointError as e:  # still KILLED: the user stopped it; say why there is no new checkpoint
                 tracker.set_tags({"lab.error": str(e)})
             _keep_best(loop)
-        tracker.set_tags({"lab.stopped": "interrupted by the user (SIGINT/SIGTERM)"})
+        tracker.set_tags({"lab.stopped": "interrupted by the user (SIGINT/SIGTERM)",
+                          "lab.step": str(loop.step if loop is not None else 0)})
         tracker.finish("KILLED")
         callbacks.run_ended("KILLED", summary())
         raise

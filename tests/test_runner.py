@@ -89,6 +89,7 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_killed(lab, runs):
     assert run.info.status == "KILLED"
     # The interrupt came inside step 77, before the runner heard of it: the checkpoint is of step 76.
     assert run.data.tags["lab.checkpoint"] == "step-76"
+    assert run.data.tags["lab.step"] == "76", "`lab runs` shows where it stopped, even before any heartbeat"
     assert {"checkpoints/step-76/toy.json", "checkpoints/step-76/manifest.json"} <= artifacts(run)
 
 
