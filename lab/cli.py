@@ -236,6 +236,7 @@ def _run_several(overrides: Sequence[str], cli: dict[str, Any]) -> int:
     from lab import experiments
     from lab.config import Sweep
 
+    _interruptible()
     workers = experiments.check_workers(cli.pop("workers", 1))
     swept = [key for key, value in cli.items() if isinstance(value, Sweep)]
     if not swept:
@@ -530,9 +531,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interruptible() -> None:
+    """Ctrl-C (SIGINT) stops the command even where the shell started lab with SIGINT ignored (`lab sweep ... &`
+    in a script, nohup): as in the runner, SIGINT means "stop, checkpoint, mark KILLED"."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lab import sweeps
 
+    _interruptible()
     plan = sweeps.parse(_registry(), args.overrides)
     console = _console()
     console.print(f"[bold]lab sweep[/] {plan.config.plugin.name} on {plan.config.target}: "

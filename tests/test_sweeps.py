@@ -49,7 +49,9 @@ def counted(trials) -> list:
 def test_failed_trials_are_recorded_and_an_interrupted_sweep_continues(lab, client, store, toy_dir):
     process = subprocess.Popen([sys.executable, "-m", "lab.cli", "--plugins-dir", str(toy_dir), *SWEEP,
                                 "workers=1"], env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               # as `lab sweep ... &` in a script starts it: SIGINT ignored; Ctrl-C must still work
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     ended = 0
     assert process.stdout is not None
     for line in process.stdout:  # the sweep prints a line as each trial ends: interrupt it after two
