@@ -29,6 +29,12 @@ from lab.errors import ConfigError
 TIMEOUT = timedelta(hours=1)
 
 
+def core_share(parts: int) -> int:
+    """This machine's cores (those this process may use) split ``parts`` ways, at least one each: the threads each
+    of ``parts`` processes should run (torch and NumPy default to one thread per core in every process)."""
+    return max(1, len(os.sched_getaffinity(0)) // parts)
+
+
 def launched_size() -> int:
     """WORLD_SIZE when this process was started as one rank of several (by ``nproc=`` or torchrun), else 1."""
     return int(os.environ.get("WORLD_SIZE", "1") or 1)
@@ -94,8 +100,7 @@ def _start_followers(nproc: int, base: dict[str, str], args: Sequence[str],
                "progress=false"]
     environment = {**os.environ, **base}
     # Each rank gets its share of the cores, as child runs of a sweep do.
-    share = str(max(1, len(os.sched_getaffinity(0)) // nproc))
-    environment.setdefault("OMP_NUM_THREADS", share)
+    environment.setdefault("OMP_NUM_THREADS", str(core_share(nproc)))
     # Followers ignore Ctrl-C (the terminal sends it to every process): rank 0 checkpoints and then ends them.
     return [subprocess.Popen(command, env={**environment, "RANK": str(r), "LOCAL_RANK": str(r)},
                              stdout=subprocess.DEVNULL, preexec_fn=_ignore_interrupts) for r in range(1, nproc)]

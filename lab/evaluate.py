@@ -14,7 +14,7 @@ import yaml
 from lab.config import resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
-from lab.runner import BEST_MODEL, CONFIG_ARTIFACT, FINAL_MODEL, build_context, pick_device, seed_everything
+from lab.runner import BEST_MODEL, FINAL_MODEL, build_context, pick_device, seed_everything
 
 
 @dataclass
@@ -31,37 +31,33 @@ class LoggedModel:
 def logged_model(registry: Registry, run_id: str, overrides: Mapping[str, Any]) -> Iterator[LoggedModel]:
     """Rebuild run ``run_id``'s model (or a registered version's: ``models:/NAME@ALIAS``); ``overrides`` (device,
     seed, ...) replace the logged runner keys."""
-    from mlflow.exceptions import MlflowException
-
     from lab.models import download, is_model_uri
-    from lab.tracking import client, tracking_uri
+    from lab.runs import find_run, logged_config
+    from lab.tracking import client
 
     mlflow_client = client()
-    if is_model_uri(run_id):  # a registered version: its own config and weights, whatever became of the run
-        with tempfile.TemporaryDirectory(prefix="lab-load-") as tmp:
-            registered = download(run_id, Path(tmp))
-            config = resolve(registry, dict(overrides), yaml.safe_load(registered.config_file.read_text()))
-            seed_everything(config.runner.seed)
-            model = config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
-            model.load(registered.weights)
-            yield LoggedModel(mlflow_client.get_run(registered.run_id), config, model,
-                              f"registered ({run_id} = version {registered.version})")
-        return
-    try:
-        run = mlflow_client.get_run(run_id)
-    except MlflowException:
-        raise ConfigError(f"unknown run id {run_id!r} in {tracking_uri()} (list runs with `lab ui`)") from None
     with tempfile.TemporaryDirectory(prefix="lab-load-") as tmp:
-        try:
-            config_path = mlflow_client.download_artifacts(run_id, CONFIG_ARTIFACT, tmp)
-        except (MlflowException, OSError):
-            raise ConfigError(f"run {run_id} has no {CONFIG_ARTIFACT}: it was not made by lab run") from None
-        config = resolve(registry, dict(overrides), yaml.safe_load(Path(config_path).read_text()))
-        model_dir, which = _download_model(mlflow_client, run_id, Path(tmp))
-        seed_everything(config.runner.seed)
-        model = config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
-        model.load(model_dir)
+        if is_model_uri(run_id):  # a registered version: its own config and weights, whatever became of the run
+            registered = download(run_id, Path(tmp))
+            logged, weights = yaml.safe_load(registered.config_file.read_text()), registered.weights
+            run = find_run(mlflow_client, registered.run_id)
+            which = f"registered ({run_id} = version {registered.version})"
+        else:
+            run = find_run(mlflow_client, run_id)
+            logged = logged_config(mlflow_client, run_id, tmp)
+            weights, which = _download_model(mlflow_client, run_id, Path(tmp))
+        model, config = rebuild_model(registry, logged, overrides, weights)
         yield LoggedModel(run, config, model, which)
+
+
+def rebuild_model(registry: Registry, logged: Mapping[str, Any], overrides: Mapping[str, Any],
+                  weights: Path) -> tuple[Any, Any]:
+    """A plugin's model built from a logged config (``overrides`` replace its keys) with ``weights`` loaded."""
+    config = resolve(registry, dict(overrides), dict(logged))
+    seed_everything(config.runner.seed)
+    model = config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
+    model.load(weights)
+    return model, config
 
 
 def integer_option(options: Mapping[str, Any], key: str, default: int, *, minimum: int = 1) -> int:

@@ -121,8 +121,10 @@ def local_environment(workers: int, **extra: str) -> dict[str, str]:
     as many threads as there are cores and fight over them (on 2 cores, workers=2 gained 1.5x instead of 1.9x).
     Each child gets ``cores // workers`` threads unless the user set OMP_NUM_THREADS (or ``threads=``) already.
     """
+    from lab.distributed import core_share
+
     environment = {**os.environ, **extra}
-    share = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    share = str(core_share(workers))
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         environment.setdefault(name, share)
     return environment

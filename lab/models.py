@@ -86,7 +86,8 @@ def promote(run_id: str, name: str, alias: str | None) -> str:
     """Register run ``run_id``'s MLflow model as a new version of ``name`` and point ``alias`` at it."""
     from mlflow.exceptions import MlflowException
 
-    from lab.tracking import client, tracking_uri
+    from lab.runs import find_run
+    from lab.tracking import client
 
     if not NAME.match(name):
         raise ConfigError(f"name={name}: letters, digits, '.', '_' and '-' (up to 100), starting with a letter or "
@@ -95,10 +96,7 @@ def promote(run_id: str, name: str, alias: str | None) -> str:
         raise ConfigError(f"alias={alias}: letters, digits, '_' and '-', starting with a letter or '_'; "
                           "'latest' and v<number> are reserved by MLflow")
     mlflow_client = client()
-    try:
-        run = mlflow_client.get_run(run_id)
-    except MlflowException:
-        raise ConfigError(f"unknown run id {run_id!r} in {tracking_uri()} (see `lab runs`)") from None
+    run = find_run(mlflow_client, run_id)
     if not [a for a in mlflow_client.list_artifacts(run_id, PYFUNC_MODEL) if a.path.endswith("MLmodel")]:
         raise ConfigError(f"run {run_id} ({run.info.status}) has no MLflow model at {PYFUNC_MODEL}: lab logs one "
                           "when a run finishes, for plugins whose models implement pyfunc_predict")

@@ -93,16 +93,11 @@ class LabPyfuncModel:
 
 def load_folder(data: Path, overrides: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """The plugin model and resolved config of an MLflow model's ``data`` folder (weights loaded)."""
-    from lab.config import resolve
+    from lab.evaluate import rebuild_model
     from lab.registry import load_registry, make_plugin_manager
-    from lab.runner import build_context, pick_device, seed_everything
 
     logged = yaml.safe_load((data / CONFIG_FILE).read_text())
-    config = resolve(load_registry(make_plugin_manager()), dict(overrides or {}), logged)
-    seed_everything(config.runner.seed)
-    model = config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
-    model.load(data / WEIGHTS_DIR)
-    return model, config
+    return rebuild_model(load_registry(make_plugin_manager()), logged, overrides or {}, data / WEIGHTS_DIR)
 
 
 def _load_pyfunc(data_path: str) -> LabPyfuncModel:

@@ -9,16 +9,12 @@ reruns anyway. Only how the run executes may be given (``device``, ``threads``, 
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from lab import __version__
 from lab.config import resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
-from lab.runner import CONFIG_ARTIFACT
 
 SOURCE_TAG = "lab.rerun_of"
 EXECUTION_KEYS = ("device", "threads", "progress", "nproc")
@@ -26,9 +22,8 @@ EXECUTION_KEYS = ("device", "threads", "progress", "nproc")
 
 def prepare(registry: Registry, run_id: str, options: dict[str, Any]) -> tuple[Any, str]:
     """The resolved config to run again, and the source run id."""
-    from mlflow.exceptions import MlflowException
-
-    from lab.tracking import client, tracking_uri
+    from lab.runs import find_run, logged_config
+    from lab.tracking import client
 
     force = options.pop("force", False)
     if not isinstance(force, bool):
@@ -38,15 +33,9 @@ def prepare(registry: Registry, run_id: str, options: dict[str, Any]) -> tuple[A
         raise ConfigError(f"{other[0]}=: lab rerun repeats the logged config; only {', '.join(EXECUTION_KEYS)} "
                           "and force may be given (for other values, use lab run)")
     mlflow_client = client()
-    try:
-        run = mlflow_client.get_run(run_id)
-    except MlflowException:
-        raise ConfigError(f"unknown run id {run_id!r} in {tracking_uri()} (see `lab runs`)") from None
+    run = find_run(mlflow_client, run_id)
     with tempfile.TemporaryDirectory(prefix="lab-rerun-") as tmp:
-        try:
-            logged = yaml.safe_load(Path(mlflow_client.download_artifacts(run_id, CONFIG_ARTIFACT, tmp)).read_text())
-        except (MlflowException, OSError):
-            raise ConfigError(f"run {run_id} has no {CONFIG_ARTIFACT}: it was not made by lab run") from None
+        logged = logged_config(mlflow_client, run_id, tmp)
     config = resolve(registry, {**logged, "run_name": None, **options})
     differences = _differences(run.data.tags, logged, config)
     if differences and not force:

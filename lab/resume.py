@@ -77,22 +77,15 @@ def _from_folder(registry: Registry, folder: Path, cli: dict[str, Any], trust: b
 def _from_run(registry: Registry, run_id: str, cli: dict[str, Any], workdir: Path) -> tuple[Any, ResumePoint]:
     from mlflow.exceptions import MlflowException
 
-    from lab.runs import row_of
-    from lab.tracking import client, tracking_uri
+    from lab.runs import find_run, logged_config, row_of
+    from lab.tracking import client
 
     mlflow_client = client()
-    try:
-        run = mlflow_client.get_run(run_id)
-    except MlflowException:
-        raise ConfigError(f"unknown run id {run_id!r} in {tracking_uri()} (see `lab runs`)") from None
+    run = find_run(mlflow_client, run_id)
     if run.info.status == "RUNNING" and not row_of(run).stale_reason:
         raise ConfigError(f"run {run_id} is still RUNNING (pid {run.data.tags.get('lab.pid')} on "
                           f"{run.data.tags.get('lab.host')}); if its process is gone, `lab runs clean` first")
-    try:
-        logged = yaml.safe_load(Path(mlflow_client.download_artifacts(run_id, CONFIG, str(workdir))).read_text())
-    except (MlflowException, OSError):
-        raise ConfigError(f"run {run_id} has no {CONFIG}: it was not made by lab run") from None
-    config = _config(registry, logged, cli)
+    config = _config(registry, logged_config(mlflow_client, run_id, str(workdir)), cli)
     checkpoint, step, names = _newest_checkpoint(mlflow_client, run_id, workdir)
     point = ResumePoint(checkpoint=checkpoint, step=_budget_check(config, step), run_id=run_id,
                         checkpoints=[name for name in names if int(name.rsplit("-", 1)[1]) <= step])

@@ -183,7 +183,7 @@ def _set_threads(config: ResolvedConfig) -> None:
     if config.runner.threads:
         torch.set_num_threads(config.runner.threads)
     elif distributed.world_size() > 1 and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // distributed.world_size()))
+        torch.set_num_threads(distributed.core_share(distributed.world_size()))
 
 
 class Heartbeat:

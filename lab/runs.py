@@ -100,3 +100,32 @@ def age(seconds: float | None) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f}{unit}"
     return f"{seconds:.0f}s"
+
+
+def find_run(mlflow_client: Any, run_id: str) -> Any:
+    """The MLflow run ``run_id``, or a one-line ConfigError naming the store."""
+    from mlflow.exceptions import MlflowException
+
+    from lab.errors import ConfigError
+    from lab.tracking import tracking_uri
+
+    try:
+        return mlflow_client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"unknown run id {run_id!r} in {tracking_uri()} (see `lab runs`)") from None
+
+
+def logged_config(mlflow_client: Any, run_id: str, directory: str) -> dict[str, Any]:
+    """Run ``run_id``'s ``config.yaml`` (every resolved key, as logged), downloaded into ``directory``."""
+    from pathlib import Path
+
+    import yaml
+    from mlflow.exceptions import MlflowException
+
+    from lab.checkpoints import CONFIG
+    from lab.errors import ConfigError
+
+    try:
+        return yaml.safe_load(Path(mlflow_client.download_artifacts(run_id, CONFIG, directory)).read_text())
+    except (MlflowException, OSError):
+        raise ConfigError(f"run {run_id} has no {CONFIG}: it was not made by lab run") from None
