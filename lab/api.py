@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
+from lab.cache import cache_dir, write_cached
 from lab.config import RunnerConfig, option, positive_sizes, unit_fraction
 from lab.distributed import average_gradients, rank, shard, sync_parameters, world_size
 from lab.errors import ConfigError
@@ -37,6 +38,7 @@ __all__ = [
     "RunnerConfig",
     "StepCallback",
     "average_gradients",
+    "cache_dir",
     "hookimpl",
     "image_grid",
     "load_training_state",
@@ -50,6 +52,7 @@ __all__ = [
     "sync_parameters",
     "unit_fraction",
     "world_size",
+    "write_cached",
 ]
 
 API_VERSION = 1

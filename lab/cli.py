@@ -34,6 +34,7 @@ EXAMPLES = """examples:
   lab envs
   lab data
   lab runs --stale
+  lab store --uri
   lab ui
 """
 
@@ -141,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--kind", required=True, choices=["agent", "backbone", "generator", "env", "callback"])
     new.add_argument("--dir", default=".", help="folder to create the package in (default: here)")
     new.set_defaults(handler=cmd_new)
+
+    store = commands.add_parser("store", help="where runs are stored: the tracking URI and the artifact folder "
+                                              "(--uri: the URI alone, e.g. for MLFLOW_TRACKING_URI)")
+    store.add_argument("--uri", action="store_true", help="print only the tracking URI")
+    store.set_defaults(handler=cmd_store)
 
     ui = commands.add_parser("ui", help="open the MLflow UI on the tracking store")
     ui.add_argument("--port", type=int, default=5000)
@@ -302,7 +308,8 @@ def _print_summary(console: Any, result: Any) -> None:
     if result.target_score is not None:
         verdict = "solved" if result.solved else "not solved"
         solved = f" — {verdict} (threshold {result.target_score:g})"
-    console.print(f"\n[bold]Run {result.run_name}[/] {result.status} in {result.seconds:.1f} s, {result.steps:,} steps")
+    console.print(f"\n[bold]Run {result.run_name}[/] {result.status} in {result.seconds:.1f} s, {result.steps:,} steps"
+                  f"{_budget_note(result)}")
     console.print(f"  best {result.score_key}: {best}{solved}")
     if result.test_metrics:
         tested = ", ".join(f"{key} {value:.4g}" for key, value in result.test_metrics.items())
@@ -312,6 +319,15 @@ def _print_summary(console: Any, result: Any) -> None:
     console.print(f"  store:      {tracking_uri()}")
     console.print(f"  artifacts:  {result.artifact_uri}")
     console.print(f"  next:       lab eval run={result.run_id}   |   lab ui")
+
+
+def _budget_note(result: Any) -> str:
+    """Why the steps done differ from the budget, so the two numbers never disagree silently."""
+    if result.stop_reason:
+        return f" ({result.stop_reason}; budget {result.budget:,})"
+    if result.steps > result.budget:
+        return f" (budget {result.budget:,}: its last rollout or batch ran past it)"
+    return ""
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -519,7 +535,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from lab.config import RUNNER_KEYS, parse_overrides
     from lab.evaluate import SAMPLE_KEYS, sample_run
 
-    options = _model_as_run(parse_overrides(args.overrides))
+    # A prompt is free text, taken as the shell passed it: the override grammar would strip its trailing space
+    # ("def ") and read commas, quotes and brackets as syntax.
+    prompts = [arg.partition("=")[2] for arg in args.overrides if arg.partition("=")[0].strip() == "prompt"]
+    options = _model_as_run(parse_overrides([a for a in args.overrides if a.partition("=")[0].strip() != "prompt"]))
+    if prompts:
+        prompt = prompts[-1]
+        quoted = len(prompt) >= 2 and prompt[0] == prompt[-1] and prompt[0] in "'\""
+        options["prompt"] = prompt[1:-1] if quoted else prompt  # prompt="'def '" quotes it for the grammar
     misplaced = sorted(key for key in options if key in RUNNER_KEYS and key not in SAMPLE_KEYS)
     if misplaced:  # other keys may be the run's plugin keys, checked against its config once it is loaded
         raise ConfigError(f"{misplaced[0]}= does not apply to lab sample; valid keys: {', '.join(SAMPLE_KEYS)}, "
@@ -598,7 +621,21 @@ def cmd_new(args: argparse.Namespace) -> int:
     print(f"created {args.kind} plugin package {folder}/ ({len(files)} files):")
     for path in files:
         print(f"  {path}")
-    print(f"next: cd {folder} && pip install -e . && pytest")
+    print(f"next: cd {folder} && pip install -e '.[test]' && python -m pytest")
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    """Plain mlflow (``mlflow.pyfunc.load_model``, ``mlflow ui``) uses its own default store unless told lab's:
+    ``MLFLOW_TRACKING_URI=$(lab store --uri)``."""
+    from lab.tracking import default_artifact_root, tracking_uri
+
+    if args.uri:
+        print(tracking_uri())
+        return 0
+    source = "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "lab's default, ./mlflow/"
+    print(f"tracking URI: {tracking_uri()} ({source})")
+    print(f"artifacts:    {default_artifact_root() or 'kept by the tracking server'}")
     return 0
 
 
@@ -618,6 +655,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
               file=sys.stderr)
     print(f"lab ui: MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
     sys.stderr.flush()
+    # A UI for one person's runs: one web worker and no GenAI job runners start in seconds rather than ~25 s
+    # (MLflow's defaults: 4 workers and a pool of job processes). Set either variable to choose otherwise.
+    os.environ.setdefault("MLFLOW_WORKERS", "1")
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    # MLflow's web server (a process of its own) warns about its own use of a deprecated starlette module: not the
+    # user's concern, so not on the user's screen.
+    quiet = "ignore:starlette.middleware.wsgi is deprecated"
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (os.environ.get("PYTHONWARNINGS"), quiet)))
     os.execv(sys.executable, command)
     return 0  # not reached
 

@@ -54,8 +54,16 @@ class ProgressBar:
         self._metrics = metrics
         self._last_refresh = 0.0
 
+    def stopped(self, reason: str) -> None:
+        """Training ended before its budget (solved, pruned): the bar ends at the step reached, with the reason,
+        rather than at a stale "22000/50000 eta 0:04:09"."""
+        self._metrics = f"{self._metrics}  {reason}".strip()
+        self.total = self._step
+
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=min(self._step, self.total), metrics=self._metrics)
+            # A model may overrun its budget to finish its last rollout or batch: the bar shows the steps done.
+            total = max(self.total, self._step) if exc_type is None else self.total
+            self._progress.update(self._task, total=total, completed=min(self._step, total), metrics=self._metrics)
             self._progress.__exit__(exc_type, exc, tb)

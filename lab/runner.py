@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from lab import __version__, distributed
+from lab import __version__, distributed, smoke
 from lab.api import BuildContext, DatasetSpec, Model, RunInfo
 from lab.callbacks import Callbacks
 from lab.checkpoints import CHECKPOINTS, CheckpointError, manifest_digest, prune, write_checkpoint
@@ -80,6 +80,8 @@ class RunResult:
     steps: int
     seconds: float
     score_key: str
+    budget: int = 0
+    stop_reason: str | None = None
     best_score: float | None = None
     best_step: int | None = None
     target_score: float | None = None
@@ -135,6 +137,7 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping
         raise
     _set_threads(config)
     seed_everything(config.runner.seed)
+    smoke.cap_run(config.runner, resume.step if resume is not None else 0)
 
     if resume is not None and resume.run_id is not None:
         tracker.resume(resume.run_id, {**_tags(config, device), "lab.resumed_from": f"step-{resume.step}",
@@ -161,6 +164,7 @@ def follow(config: ResolvedConfig) -> int:
     from torch.distributed import DistError
 
     device = distributed.initialize(pick_device(config.runner.device))
+    smoke.cap_run(config.runner)  # the same budget as rank 0
     _set_threads(config)
     seed_everything(config.runner.seed)  # the same initial weights and data order as rank 0 ...
     try:
@@ -267,6 +271,8 @@ def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
         tags["mlflow.parentRunId"] = parent
     if os.environ.get("LAB_SWEEP_TRIAL"):
         tags["lab.trial"] = os.environ["LAB_SWEEP_TRIAL"]
+    if smoke.enabled():
+        tags[smoke.SMOKE_TAG] = "true"
     return tags
 
 
@@ -410,6 +416,7 @@ class TrainingLoop:
         self.best_score: float | None = None
         self.best_step: int | None = None
         self.solved = False
+        self.stop_reason: str | None = None  # why training ended before its budget
         self.evaluations: list[tuple[int, dict[str, float]]] = []
         self.test_metrics: dict[str, float] = {}
 
@@ -424,14 +431,20 @@ class TrainingLoop:
             self.next_eval = (step // self.runner.eval_every + 1) * self.runner.eval_every
             self.evaluate()
             if self.solved and self.runner.stop_when_solved:
-                return False
+                return self._stop(f"stopped: solved at step {step:,}")
             if self.reporter is not None and self.reporter.should_stop(self._score(self.evaluations[-1][1]), step):
                 self.tracker.set_tags({"lab.pruned": "true"})  # a sweep's pruner: this trial is not promising
-                return False
+                return self._stop(f"stopped: pruned by the sweep at step {step:,}")
         if self.next_checkpoint is not None and step >= self.next_checkpoint:
             self.next_checkpoint = (step // self.runner.checkpoint_every + 1) * self.runner.checkpoint_every
             _save_checkpoint(self)
         return True  # the model owns its budget: SB3, say, still trains on the rollout that reached it
+
+    def _stop(self, reason: str) -> bool:
+        self.stop_reason = reason
+        if self.bar is not None:
+            self.bar.stopped(reason)
+        return False
 
     def _score(self, metrics: Mapping[str, float]) -> float:
         if self.score_key not in metrics:
@@ -485,7 +498,8 @@ class TrainingLoop:
     def result(self, tracker: RemoteTracker, status: str, seconds: float) -> RunResult:
         return RunResult(
             run_id=tracker.run_id, run_name=tracker.run_name, experiment=tracker.experiment,
-            status=status, steps=self.step, seconds=seconds, score_key=self.score_key,
+            status=status, steps=self.step, budget=self.runner.steps, stop_reason=self.stop_reason,
+            seconds=seconds, score_key=self.score_key,
             best_score=self.best_score, best_step=self.best_step,
             target_score=getattr(self.model, "target_score", None), solved=self.solved,
             artifact_uri=tracker.artifact_uri, evaluations=self.evaluations, test_metrics=self.test_metrics,

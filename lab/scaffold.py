@@ -58,7 +58,7 @@ KIND_TEMPLATES: dict[str, KindTemplate] = {
         {"$package/__init__.py": "callback/__init__.py.tmpl",
          "tests/test_callback.py": "callback/test_callback.py.tmpl"},
         "A lab callback: every run's lifecycle as JSON lines.",
-        "    lab run plugin=dqn env=CartPole               # writes ./lab-jsonl/<run id>.jsonl"),
+        "    lab run plugin=dqn env=CartPole               # writes mlflow/lab-jsonl/<run id>.jsonl"),
 }
 
 

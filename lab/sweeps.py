@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import smoke
 from lab.config import parse_overrides, resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
@@ -120,7 +121,8 @@ def parse(registry: Registry, args: Sequence[str]) -> SweepPlan:
     digest = hashlib.sha256(json.dumps([sorted(fixed_args), sorted((k, s.kind, s.args) for k, s in space.items()),
                                         options["seeds"]], default=str).encode()).hexdigest()[:10]
     study = options["study"] or f"{config.plugin.name}-{config.target}-{digest}".replace("/", "_")
-    return SweepPlan(config, fixed_args, space, options["trials"], options["seeds"], options["workers"],
+    trials, seeds = smoke.cap_sweep(options["trials"], options["seeds"])
+    return SweepPlan(config, fixed_args, space, trials, seeds, options["workers"],
                      options["sampler"], options["pruner"], str(study), storage_uri(), options["backend"],
                      None if options["address"] is None else str(options["address"]))
 

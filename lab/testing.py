@@ -186,9 +186,12 @@ _CHECK_FUNCTIONS: dict[str, Callable[..., str]] = {
 
 
 def _resolve(registry: Any, name: str, keys: Mapping[str, Any]) -> Any:
+    from lab import smoke
     from lab.config import resolve
 
-    return resolve(registry, {"plugin": name, **keys})
+    config = resolve(registry, {"plugin": name, **keys})
+    smoke.cap_run(config.runner)  # LAB_SMOKE=1: the kit's trainings are as short as lab run's
+    return config
 
 
 def _expect_refusal(registry: Any, name: str, keys: Mapping[str, Any], expected: str) -> None:

@@ -32,20 +32,33 @@ def tracking_uri() -> str:
 
 
 def default_artifact_root() -> str | None:
-    """Artifacts of the default store live in ./mlflow/artifacts; other stores keep their own default."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return None
-    return (STORE_DIR / "artifacts").resolve().as_uri()
+    """Artifacts of a sqlite store live in ``artifacts/`` beside its database file (./mlflow/artifacts for the
+    default store). MLflow's own default would be ./mlruns in whatever folder a command runs from. Servers
+    (http://...) and other databases keep their own artifact store."""
+    database = sqlite_path(tracking_uri())
+    return None if database is None else (database.parent / "artifacts").resolve().as_uri()
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, None for any other store."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines (creating and migrating database tables) and download progress bars are not lab's
+    output; warnings and errors still show. Set before mlflow is imported here or in a child process."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @contextlib.contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """Serialise first use of a local sqlite database (the MLflow store, optuna.db beside it): concurrent schema
     creation crashes MLflow and Optuna alike."""
-    if not uri.startswith("sqlite:///"):
+    db = sqlite_path(uri)
+    if db is None:
         yield
         return
-    db = Path(uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.parent / ".lab-store.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -57,8 +70,7 @@ def store_lock(uri: str) -> Iterator[None]:
 
 def client() -> MlflowClient:
     """A client on the tracking store, creating the store (serialised across processes) if needed."""
-    # MLflow draws a progress bar for every artifact download (lab eval, play, sample); lab prints its own lines.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    quiet_mlflow()
     from mlflow import MlflowClient
 
     uri = tracking_uri()

@@ -34,6 +34,9 @@ class RemoteTracker:
     """The parent's handle on the worker; the same methods as lab.tracking.Tracker."""
 
     def __init__(self) -> None:
+        from lab.tracking import quiet_mlflow
+
+        quiet_mlflow()  # the worker inherits the setting
         self._process = subprocess.Popen(
             [sys.executable, "-m", "lab.tracking_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             text=True, start_new_session=True, bufsize=1,

@@ -27,6 +27,38 @@ def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["LAB_CACHE_DIR"] = previous
 
 
+CHECKOUT = Path(__file__).parents[1]
+# What running Python leaves in any checkout; everything else new after the suite is a leak.
+EXPECTED_LEFTOVERS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".egg-info", ".venv")
+
+
+def _untracked(root: Path) -> set[str] | None:
+    """Untracked and ignored paths of the checkout (None outside a git checkout)."""
+    import subprocess
+
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=root,
+                                capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if status.returncode != 0:
+        return None
+    paths = {line[3:] for line in status.stdout.splitlines() if line.startswith(("??", "!!"))}
+    return {path for path in paths if not any(part in path for part in EXPECTED_LEFTOVERS)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean() -> Iterator[None]:
+    """Everything the suite (or lab, or its kit) writes goes to a temporary folder or store, never into the
+    checkout: after the whole session no new file (mlruns/, *.jsonl, mlflow.db, ...) may be there."""
+    before = _untracked(CHECKOUT)
+    yield
+    after = _untracked(CHECKOUT)
+    if before is not None and after is not None:
+        leaked = sorted(after - before)
+        assert not leaked, f"the test session left files in the checkout: {leaked[:20]}"
+
+
 @pytest.fixture(scope="session")
 def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty sqlite store, created once: schema creation costs seconds, copying it milliseconds."""

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from lab.api import Dataset
+from lab.api import Dataset, cache_dir
 
 BANDWIDTH = 0.2
 """Kernel bandwidth of MMD^2, in data units (moons and swiss_roll span about 2 to 3 units)."""
@@ -99,13 +98,6 @@ class FeatureNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(images))
-
-
-def cache_dir() -> Path:
-    """``$LAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/lab``, else ``~/.cache/lab``."""
-    if os.environ.get("LAB_CACHE_DIR"):
-        return Path(os.environ["LAB_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lab"
 
 
 def _digest(data: Dataset) -> str:

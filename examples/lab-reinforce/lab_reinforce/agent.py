@@ -43,6 +43,8 @@ class Reinforce:
         self.device = torch.device(context.device)
         self.log_metrics = context.log_metrics
         self.env = gymnasium.make(self.env_id)
+        # The runner evaluates from on_step, in the middle of a training episode: evaluation has an env of its own.
+        self.eval_env = gymnasium.make(self.env_id)
         self.target_score: float | None = self.env.spec.reward_threshold if self.env.spec else None
         space = self.env.action_space
         self.discrete = isinstance(space, gymnasium.spaces.Discrete)
@@ -134,7 +136,7 @@ class Reinforce:
     def evaluate(self, episodes: int) -> dict[str, float]:
         returns, lengths = [], []
         for number in range(episodes):
-            total, length = self.episode(self.env, self.seed + EVAL_SEED_OFFSET + number)
+            total, length = self.episode(self.eval_env, self.seed + EVAL_SEED_OFFSET + number)
             returns.append(total)
             lengths.append(length)
         return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
