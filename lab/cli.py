@@ -520,12 +520,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "run" not in options:
         raise ConfigError("missing run=<run id> or model=models:/NAME@ALIAS: the model to evaluate (see `lab runs`)")
     result = evaluate_run(_registry(), options)
-    where = f"run {result['run_id']}, {result['model']} model; logged best: {result['logged_best']}"
+    # The score and the logged best in the same format, so that equal values read equal.
+    number = "{:.2f}" if result["kind"] == "agent" else "{:.4g}"
+    best = "none" if result["logged_best"] is None else number.format(result["logged_best"])
+    where = f"run {result['run_id']}, {result['model']} model; logged best: {best}"
     if result["kind"] == "agent":
-        print(f"{result['score_key']}: {result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} "
-              f"episodes ({where})")
+        print(f"{result['score_key']}: {number.format(result['mean'])} +- {result['std']:.2f} over "
+              f"{result['episodes']} episodes ({where})")
     else:  # episodes do not apply: the score is measured on the validation split
-        print(f"{result['score_key']}: {result['mean']:.4g} on the validation split ({where})")
+        print(f"{result['score_key']}: {number.format(result['mean'])} on the validation split ({where})")
     if result["test"]:
         print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in result["test"].items()))
     return 0

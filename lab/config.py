@@ -79,7 +79,9 @@ class RunnerConfig:
     steps: int = option(100_000, "Training budget: env steps for agents, examples for other kinds.", min=1)
     device: str = option("auto", "Torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps.",
                          check=_check_device)
-    threads: int = option(0, "Torch CPU threads; 0 keeps torch's default.", min=0)
+    threads: int = option(0, "Torch CPU threads; 0 = torch's default (one per core, or OMP_NUM_THREADS). Default "
+                             "1 for agents and backbones, 0 for generators, 0 with nproc > 1 (each rank takes its "
+                             "share of the cores).", min=0)
     nproc: int = option(1, "Data-parallel processes (torch.distributed: gloo on CPU, nccl on GPU), for plugins "
                            "that support it; batch_size stays the global batch.", min=1)
     eval_every: int = option(10_000, "Steps between evaluations (the best model is kept by its score).", min=1)
@@ -93,6 +95,11 @@ class RunnerConfig:
 
 
 RUNNER_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunnerConfig))
+THREADS_BY_KIND = {"agent": 1, "backbone": 1, "generator": 0}
+"""The default of ``threads=`` per plugin kind, from bench/threads.py (BENCHMARKS.md section 9, 2 cores). The
+small networks of agents and backbones (language models included) lose at most 16% to a second thread on an idle
+machine and run 1.45-1.85x faster on one (agents: 7x) when another process wants the cores. Generators keep
+torch's default: 1.3x faster on an idle machine, and it grows with the cores (threads=1 on a shared machine)."""
 TARGET_KEY = {"agent": "env", "backbone": "data", "generator": "data"}
 """Which runner key names the thing a plugin of each kind trains on."""
 
@@ -345,7 +352,7 @@ def resolve(
     values: dict[str, Any] = {}
     fields: list[ConfigField] = []
     for key, (field, annotation, owner) in known.items():
-        value, source = _default(field), "default"
+        value, source = _default_value(field, plugin.spec.kind, layers), "default"
         for name, layer in layers.items():
             if key in layer:
                 value, source = layer[key], name
@@ -404,6 +411,15 @@ def build_features(registry: Registry, name: str, input_shape: tuple[int, ...]) 
     spec = registry.plugin(name).spec
     module_name, _, attr = str(spec.features).partition(":")
     return getattr(importlib.import_module(module_name), attr)(tuple(input_shape), spec.config())
+
+
+def _default_value(field: dataclasses.Field, kind: str, layers: Mapping[str, Mapping[str, Any]]) -> Any:
+    """A key's default. ``threads`` has one per plugin kind, except in data-parallel runs, where the runner gives
+    each rank its share of the cores instead."""
+    if field.name != "threads":
+        return _default(field)
+    nproc = [layer["nproc"] for layer in layers.values() if "nproc" in layer]
+    return THREADS_BY_KIND.get(kind, 0) if not nproc or nproc[-1] == 1 else 0
 
 
 def _default(field: dataclasses.Field) -> Any:

@@ -11,19 +11,33 @@ from typing import Any
 
 import yaml
 
+from lab.checkpoints import CONFIG
 from lab.config import resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
-from lab.runner import BEST_MODEL, FINAL_MODEL, build_context, pick_device, seed_everything
+from lab.runner import BEST_MODEL, FINAL_MODEL, build_context, pick_device, seed_everything, set_threads
 
 
 @dataclass
 class LoggedModel:
     """A logged run's model, rebuilt from its saved config and loaded with its best (or final) weights."""
 
-    run: Any
+    run_id: str
+    metrics: Mapping[str, float]
+    """The run's latest metrics (``best/score``, ...)."""
     config: Any
     model: Any
+    which: str
+
+
+@dataclass
+class LoggedFiles:
+    """What rebuilding a logged model takes: the run's config and the folder of its best (or final) weights."""
+
+    run_id: str
+    metrics: Mapping[str, float]
+    config: dict[str, Any]
+    weights: Path
     which: str
 
 
@@ -31,23 +45,50 @@ class LoggedModel:
 def logged_model(registry: Registry, run_id: str, overrides: Mapping[str, Any]) -> Iterator[LoggedModel]:
     """Rebuild run ``run_id``'s model (or a registered version's: ``models:/NAME@ALIAS``); ``overrides`` (device,
     seed, ...) replace the logged runner keys."""
+    from lab.models import is_model_uri
+
+    with tempfile.TemporaryDirectory(prefix="lab-load-") as tmp:
+        files = (None if is_model_uri(run_id) else _stored_files(run_id)) or _downloaded_files(run_id, Path(tmp))
+        model, config = rebuild_model(registry, files.config, overrides, files.weights)
+        # The run's threads= (agents: 1), as it trained: with torch's default of a thread per core each of an
+        # agent's tiny forward passes waits on the other threads (10 ms instead of 0.05 ms on a busy machine).
+        set_threads(config)
+        yield LoggedModel(files.run_id, files.metrics, config, model, files.which)
+
+
+def _stored_files(run_id: str) -> LoggedFiles | None:
+    """A run of the local store, read in place (mlflow is not even imported); None for any other store."""
+    from lab.runs import stored_run
+
+    stored = stored_run(run_id)
+    if stored is None:
+        return None
+    try:
+        logged = yaml.safe_load((stored.artifacts / CONFIG).read_text())
+    except OSError:
+        raise ConfigError(f"run {run_id} has no {CONFIG}: it was not made by lab run") from None
+    for artifact, which in ((BEST_MODEL, "best"), (FINAL_MODEL, "final")):
+        if (stored.artifacts / artifact).exists():
+            return LoggedFiles(run_id, stored.metrics, logged, stored.artifacts / artifact, which)
+    raise ConfigError(f"run {run_id} has no saved model (it may have failed before its first evaluation)")
+
+
+def _downloaded_files(run_id: str, directory: Path) -> LoggedFiles:
+    """A run (or a registered version) downloaded through MLflow into ``directory``."""
     from lab.models import download, is_model_uri
     from lab.runs import find_run, logged_config
     from lab.tracking import client
 
     mlflow_client = client()
-    with tempfile.TemporaryDirectory(prefix="lab-load-") as tmp:
-        if is_model_uri(run_id):  # a registered version: its own config and weights, whatever became of the run
-            registered = download(run_id, Path(tmp))
-            logged, weights = yaml.safe_load(registered.config_file.read_text()), registered.weights
-            run = find_run(mlflow_client, registered.run_id)
-            which = f"registered ({run_id} = version {registered.version})"
-        else:
-            run = find_run(mlflow_client, run_id)
-            logged = logged_config(mlflow_client, run_id, tmp)
-            weights, which = _download_model(mlflow_client, run_id, Path(tmp))
-        model, config = rebuild_model(registry, logged, overrides, weights)
-        yield LoggedModel(run, config, model, which)
+    if is_model_uri(run_id):  # a registered version: its own config and weights, whatever became of the run
+        registered = download(run_id, directory)
+        run = find_run(mlflow_client, registered.run_id)
+        return LoggedFiles(run.info.run_id, run.data.metrics, yaml.safe_load(registered.config_file.read_text()),
+                           registered.weights, f"registered ({run_id} = version {registered.version})")
+    run = find_run(mlflow_client, run_id)
+    logged = logged_config(mlflow_client, run_id, str(directory))
+    weights, which = _download_model(mlflow_client, run_id, directory)
+    return LoggedFiles(run.info.run_id, run.data.metrics, logged, weights, which)
 
 
 def rebuild_model(registry: Registry, logged: Mapping[str, Any], overrides: Mapping[str, Any],
@@ -79,12 +120,12 @@ def evaluate_run(registry: Registry, options: Mapping[str, Any]) -> dict[str, An
         test = getattr(logged.model, "test", None)
         test_metrics = dict(test()) if callable(test) else {}
     score_key = logged.config.plugin.spec.score
-    best = logged.run.data.metrics.get("best/score")
+    best = logged.metrics.get("best/score")
     return {
-        "run_id": logged.run.info.run_id, "kind": logged.config.plugin.spec.kind, "score_key": score_key,
+        "run_id": logged.run_id, "kind": logged.config.plugin.spec.kind, "score_key": score_key,
         "mean": metrics[score_key],
         "std": metrics.get(score_key.replace("mean", "std"), 0.0), "episodes": episodes, "model": logged.which,
-        "logged_best": "none" if best is None else f"{best:.2f}", "metrics": metrics, "test": test_metrics,
+        "logged_best": best, "metrics": metrics, "test": test_metrics,
     }
 
 
@@ -114,10 +155,10 @@ def sample_run(registry: Registry, options: Mapping[str, Any]) -> str:
         if callable(getattr(model, "generate", None)):
             for key in ("prompt", "temperature"):
                 if key in options:
-                    raise ConfigError(f"{key}= applies to language models; run {logged.run.info.run_id} is a {what}")
-            return _write_samples(model, n or 64, seed, out or Path("samples.png"), logged.run.info.run_id)
+                    raise ConfigError(f"{key}= applies to language models; run {logged.run_id} is a {what}")
+            return _write_samples(model, n or 64, seed, out or Path("samples.png"), logged.run_id)
         if not callable(getattr(model, "sample", None)):
-            raise ConfigError(f"run {logged.run.info.run_id} ({what}) has nothing to sample from: only language "
+            raise ConfigError(f"run {logged.run_id} ({what}) has nothing to sample from: only language "
                               "models and generators do")
         if out is not None and out.suffix not in SAMPLE_SUFFIXES["text"]:
             raise ConfigError(f"out={out}: a language model writes text; valid: a .txt file, or no out= to print")

@@ -135,7 +135,7 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping
     except BaseException:
         tracker.close()
         raise
-    _set_threads(config)
+    set_threads(config)
     seed_everything(config.runner.seed)
     smoke.cap_run(config.runner, resume.step if resume is not None else 0)
 
@@ -165,7 +165,7 @@ def follow(config: ResolvedConfig) -> int:
 
     device = distributed.initialize(pick_device(config.runner.device))
     smoke.cap_run(config.runner)  # the same budget as rank 0
-    _set_threads(config)
+    set_threads(config)
     seed_everything(config.runner.seed)  # the same initial weights and data order as rank 0 ...
     try:
         model: Model = config.plugin.build(build_context(config, device))
@@ -179,7 +179,7 @@ def follow(config: ResolvedConfig) -> int:
             distributed.finalize()
 
 
-def _set_threads(config: ResolvedConfig) -> None:
+def set_threads(config: ResolvedConfig) -> None:
     """``threads=``, or else for a rank of a data-parallel run its share of the cores (N ranks of torch's default
     one-thread-per-core would fight over them)."""
     import torch

@@ -6,13 +6,18 @@ heartbeat (tag ``lab.heartbeat``, refreshed every 30 s while it trains) is older
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+import sqlite3
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 STALE_AFTER_SECONDS = 600
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,6 +60,9 @@ def stale_reason(row: RunRow, stale_after: float) -> str | None:
 
 def list_runs(limit: int, stale_after: float = STALE_AFTER_SECONDS) -> list[RunRow]:
     """The newest ``limit`` runs of every experiment, with their stale reason if any."""
+    local = _local_rows(limit, stale_after)
+    if local is not None:
+        return local
     from lab.tracking import client
 
     mlflow_client = client()
@@ -67,18 +75,127 @@ def list_runs(limit: int, stale_after: float = STALE_AFTER_SECONDS) -> list[RunR
 
 def row_of(run: Any, stale_after: float = STALE_AFTER_SECONDS) -> RunRow:
     """One MLflow run as a row, with its stale reason if any."""
+    return _row(run.info.run_id, run.info.run_name, run.info.status, run.info.start_time, run.data.tags, stale_after)
+
+
+def _row(run_id: str, name: str | None, status: str, start_time_ms: int | None, tags: Mapping[str, str],
+         stale_after: float) -> RunRow:
     now = time.time()
-    tags = run.data.tags
     heartbeat = tags.get("lab.heartbeat")
     row = RunRow(
-        run_id=run.info.run_id, name=run.info.run_name or "", plugin=tags.get("lab.plugin", "-"),
-        target=tags.get("lab.target", "-"), status=run.info.status,
+        run_id=run_id, name=name or "", plugin=tags.get("lab.plugin", "-"),
+        target=tags.get("lab.target", "-"), status=status,
         step=int(tags["lab.step"]) if tags.get("lab.step", "").isdigit() else None,
-        age_s=now - run.info.start_time / 1000, host=tags.get("lab.host", "-"),
+        age_s=now - (start_time_ms or 0) / 1000, host=tags.get("lab.host", "-"),
         pid=int(tags["lab.pid"]) if tags.get("lab.pid", "").isdigit() else None,
         heartbeat_age_s=now - int(heartbeat) if heartbeat and heartbeat.isdigit() else None)
     row.stale_reason = stale_reason(row, stale_after)
     return row
+
+
+# ------------------------------------------------------------------------------ reading a local store directly
+#
+# Listing runs and reading one run's config, best score and model need neither mlflow's import (3-4 s) nor its
+# store object (2 s: sqlalchemy models, a schema check): on the local sqlite store lab reads those few columns
+# of MLflow's tables (runs, experiments, tags, latest_metrics: unchanged since MLflow 1.x) and the artifacts
+# folder itself. Anything else (a server, another database, artifacts elsewhere, a schema that does not
+# answer) goes through MlflowClient as before.
+
+ROW_TAGS = ("lab.plugin", "lab.target", "lab.step", "lab.host", "lab.pid", "lab.heartbeat")
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """What ``lab eval`` and ``lab play`` read of a run of the local store."""
+
+    run_id: str
+    metrics: dict[str, float]
+    artifacts: Path
+    """The run's artifact folder (its ``config.yaml``, ``model/best``, ...)."""
+
+
+def _local_rows(limit: int, stale_after: float) -> list[RunRow] | None:
+    """:func:`list_runs` read from the local sqlite store; None where that store cannot be read directly."""
+    database = _local_database()
+    if database is None:
+        return None
+    if not database.is_file():  # no store yet, so no runs (and listing them creates none)
+        return []
+
+    def read(store: sqlite3.Connection) -> list[RunRow]:
+        runs = store.execute(
+            "SELECT r.run_uuid, r.name, r.status, r.start_time FROM runs r "
+            "JOIN experiments e ON e.experiment_id = r.experiment_id "
+            "WHERE r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active' "
+            # MLflow's order for start_time DESC: missing times last, then the run id breaks ties
+            "ORDER BY r.start_time IS NULL, r.start_time DESC, r.run_uuid LIMIT ?", (limit,)).fetchall()
+        tags: dict[str, dict[str, str]] = {run[0]: {} for run in runs}
+        for run_id, key, value in store.execute(
+                f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({','.join('?' * len(runs))}) "
+                f"AND key IN ({','.join('?' * len(ROW_TAGS))})", [*tags, *ROW_TAGS]):
+            tags[run_id][key] = value
+        return [_row(run_id, name, status, start, tags[run_id], stale_after) for run_id, name, status, start in runs]
+
+    return _read(database, read)
+
+
+def stored_run(run_id: str) -> StoredRun | None:
+    """Run ``run_id`` of the local sqlite store, with its latest metrics and artifact folder; None where the
+    store or the run's artifacts are not local (read them through MLflow then)."""
+    from lab.errors import ConfigError
+    from lab.tracking import tracking_uri
+
+    database = _local_database()
+    if database is None or not database.is_file():
+        return None
+
+    def read(store: sqlite3.Connection) -> StoredRun | None:
+        found = store.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
+        if found is None:
+            raise ConfigError(f"unknown run id {run_id!r} in {tracking_uri()} (see `lab runs`)")
+        artifacts = _local_folder(found[0] or "")
+        if artifacts is None:
+            return None
+        metrics = {key: math.nan if is_nan else float(value) for key, value, is_nan in store.execute(
+            "SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid = ?", (run_id,))}
+        return StoredRun(run_id, metrics, artifacts)
+
+    return _read(database, read)
+
+
+def _local_database() -> Path | None:
+    """The database file of the tracking store if it is a sqlite file, else None."""
+    from lab.tracking import sqlite_path, tracking_uri
+
+    database = sqlite_path(tracking_uri())
+    return None if database is None or database.name == ":memory:" else database
+
+
+def _read(database: Path, read: Callable[[sqlite3.Connection], T]) -> T | None:
+    """``read`` on a read-only connection to ``database``; None if a query fails (a schema lab does not know)."""
+    from urllib.parse import quote
+
+    # The timeout waits out writers (many `lab run`s logging at once), as the MLflow client's retries do.
+    connection = sqlite3.connect(f"file:{quote(str(database.resolve()))}?mode=ro", uri=True, timeout=20)
+    try:
+        return read(connection)
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+
+
+def _local_folder(uri: str) -> Path | None:
+    """The folder of a ``file:`` artifact URI (or a plain absolute path); None for any other artifact store."""
+    from urllib.parse import unquote, urlparse
+    from urllib.request import url2pathname
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        return Path(url2pathname(unquote(parsed.path)))
+    if not parsed.scheme and Path(uri).is_absolute():
+        return Path(uri)
+    return None
 
 
 def clean(rows: list[RunRow]) -> list[RunRow]:

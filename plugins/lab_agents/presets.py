@@ -3,8 +3,9 @@
 Values come from rl-baselines3-zoo ``hyperparams/<algo>.yml`` (``n_timesteps`` -> ``steps``,
 ``learning_rate: lin_X`` -> ``lr=X lr_schedule=linear``, ``policy_kwargs`` -> ``net_arch`` etc.). Zoo's
 ``*-v2`` Box2D entries are used for gymnasium's ``*-v3`` envs. Where the Zoo has no entry the agent keeps
-SB3's defaults. lab adds its runner choices to every preset: one torch thread (fastest for these small
-networks on a CPU) and an evaluation schedule of 25 evaluations over the budget.
+SB3's defaults. lab adds its runner choice to every preset: an evaluation schedule of 25 evaluations over the
+budget. (Agents train with one torch thread, fastest for these small networks on a CPU: that is the default of
+``threads=`` for every agent, see lab.config.THREADS_BY_KIND.)
 """
 
 from __future__ import annotations
@@ -140,11 +141,11 @@ def preset_for(algo: str, env_id: str) -> Preset:
     if zoo is None and algo in ATARI_PRESETS and _is_atari(env_id):
         zoo, name = ATARI_PRESETS[algo], f"zoo:{algo}/atari"
     game = GAME_PRESETS.get(algo, {}).get(env_id)
-    values: dict[str, Any] = {"threads": 1, **(zoo or game or {})}
+    values: dict[str, Any] = dict(zoo or game or {})
     if "steps" in values:
         values["eval_every"] = max(1000, values["steps"] // EVALUATIONS_PER_BUDGET)
     if game is not None:
         return Preset(f"lab:{algo}/{env_id}", values, LAB_GAMES)
     if zoo is None:
-        return Preset(f"sb3-defaults:{algo}", values, "no Zoo entry: SB3's defaults, one torch thread")
+        return Preset(f"sb3-defaults:{algo}", values, "no Zoo entry: SB3's defaults")
     return Preset(name, values, f"{ZOO}/{algo}.yml")

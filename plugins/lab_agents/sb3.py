@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from collections.abc import Callable, Mapping
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,10 @@ class SB3Agent:
         self.atari = is_atari(self.env_id)
         self.algorithm = ALGORITHM_CLASSES[type(self.config).__name__]
         kwargs = algorithm_kwargs(self.config)
-        if not context.training and "buffer_size" in kwargs:
-            kwargs["buffer_size"] = 1  # evaluating only: no need to allocate a replay buffer
-        self.env = self._make_env(self.config.n_envs, self.seed, training=True)
+        if not context.training:  # evaluating or playing only
+            kwargs.update(eval_only_kwargs(kwargs))
+        # One env is enough to load weights into (an Atari env loads its ROM: 0.15-0.3 s each).
+        self.env = self._make_env(self.config.n_envs if context.training else 1, self.seed, training=True)
         action_space = self.env.action_space
         if getattr(self.config, "action_noise", "none") != "none":
             kwargs["action_noise"] = action_noise(self.config, action_space)
@@ -92,10 +94,17 @@ class SB3Agent:
                                            features_extractor_kwargs={"make_module": make})
         # Image observations (Atari after its wrappers) get SB3's NatureCNN, everything else an MLP.
         policy = "CnnPolicy" if is_image_space(self.env.observation_space) else "MlpPolicy"
-        self.model = self.algorithm(policy, self.env, seed=self.seed, device=self.device, verbose=0, **kwargs)
+        with warnings.catch_warnings():
+            if not context.training:  # PPO's rollout buffer of one env is never filled here, whatever its size
+                warnings.filterwarnings("ignore", message=".*mini-batch size", category=UserWarning)
+            self.model = self.algorithm(policy, self.env, seed=self.seed, device=self.device, verbose=0, **kwargs)
         self.model.set_logger(Logger(folder=None, output_formats=[MetricsWriter(context.log_metrics)]))
-        self.eval_env = self._make_env(min(context.runner.eval_episodes, MAX_EVAL_ENVS), self.seed + 10_000,
-                                       training=False)
+        self.eval_envs = min(context.runner.eval_episodes, MAX_EVAL_ENVS)
+
+    @cached_property
+    def eval_env(self) -> VecEnv:
+        """The evaluation envs, built on first use: `lab play` never evaluates."""
+        return self._make_env(self.eval_envs, self.seed + 10_000, training=False)
 
     def _make_env(self, n_envs: int, seed: int, *, training: bool, render: bool = False) -> VecEnv:
         """Monitor-wrapped vectorised envs; Atari gets the standard preprocessing: no-op reset, frame skip 4 with
@@ -201,9 +210,11 @@ class SB3Agent:
         fps = env.get_attr("metadata")[0].get("render_fps", 30)
         spec = gymnasium.spec(self.env_id)
         recorder.configure(fps / ATARI_FRAME_SKIP if self.atari else fps, spec.max_episode_steps)
+        # The one env's own frame: VecEnv.render would tile a grid of one image, copying every frame three times.
+        render = env.unwrapped.envs[0].render
         try:
             obs = env.reset()
-            recorder.frame(env.render)
+            recorder.frame(render)
             played, length = 0, 0
             while played < episodes:
                 action, _ = self.model.predict(obs, deterministic=True)
@@ -213,12 +224,12 @@ class SB3Agent:
                 # the vectorised env has already reset itself by then.
                 finished = infos[0].get("episode")
                 if finished is None:
-                    recorder.frame(env.render)
+                    recorder.frame(render)
                     continue
                 recorder.end_episode(finished["r"], length)
                 played, length = played + 1, 0
                 if played < episodes:
-                    recorder.frame(env.render)
+                    recorder.frame(render)
         finally:
             env.close()
 
@@ -242,6 +253,22 @@ def algorithm_kwargs(config: AgentConfig) -> dict[str, Any]:
             policy_kwargs[key] = values[key]
     kwargs["policy_kwargs"] = policy_kwargs
     return kwargs
+
+
+def eval_only_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a model that is only evaluated or played does not need: a replay buffer, a real optimizer."""
+    changed: dict[str, Any] = {"policy_kwargs": {**kwargs["policy_kwargs"], "optimizer_class": NoOptimizer}}
+    if "buffer_size" in kwargs:
+        changed["buffer_size"] = 1
+    return changed
+
+
+class NoOptimizer:
+    """Stands in for the optimizer of a model that is never trained: torch builds its first real optimizer
+    through an import of torch._dynamo, 2-3 s of every `lab eval` and `lab play`."""
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        self.param_groups: list[dict[str, Any]] = []
 
 
 def schedule(initial: float, kind: str) -> float | Callable[[float], float]:

@@ -131,3 +131,63 @@ def test_agent_env_mismatch_is_refused_with_the_agents_that_fit(lab, runs, plugi
     assert f"agents that fit: {', '.join(fits)}" in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert runs() == [], "nothing was created"
+
+
+# ------------------------------------------------------------------------------ `lab envs`: one build, then none
+
+
+@pytest.fixture
+def small_catalog(registry, tmp_path, monkeypatch):
+    """Three envs of the catalog (one Atari game), an empty env cache, and every gymnasium.make counted."""
+    import dataclasses
+
+    import lab_agents
+
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path))
+    lab_agents.action_space_of.cache_clear()  # lab_agents remembers action spaces per process
+    ids = ("lab/Snake-v0", "CartPole-v1", "ALE/Pong-v5")
+    built: list[str] = []
+    make = gymnasium.make
+
+    def counting_make(env_id, *args, **kwargs):
+        built.append(env_id)
+        return make(env_id, *args, **kwargs)
+
+    monkeypatch.setattr(gymnasium, "make", counting_make)
+    small = dataclasses.replace(registry, envs={env_id: registry.envs[env_id] for env_id in ids})
+    return small, built
+
+
+def test_lab_envs_builds_each_env_once_then_reads_the_cache(small_catalog, tmp_path):
+    from lab.play import env_rows
+
+    small, built = small_catalog
+    rows = env_rows(small)
+    assert sorted(built) == sorted(small.envs), "each env built once, though two checks look at it too"
+    assert (tmp_path / "envs.json").is_file()
+    built.clear()
+    assert env_rows(small) == rows and built == [], "the second listing builds nothing"
+    pong = {row["id"]: row for row in rows}["ALE/Pong-v5"]
+    assert pong["agents"] == DISCRETE_AGENTS and pong["observation"] == "Box(0, 255, (210, 160, 3), uint8)"
+
+
+def test_the_env_cache_is_rebuilt_when_what_it_depends_on_changes(small_catalog, tmp_path, monkeypatch):
+    import dataclasses
+
+    from lab import play
+
+    small, built = small_catalog
+    rows = play.env_rows(small)
+    real_version = play._version
+    monkeypatch.setattr(play, "_version", lambda name: "99.0" if name == "gymnasium" else real_version(name))
+    built.clear()
+    assert play.env_rows(small) == rows and sorted(built) == sorted(small.envs), "a new gymnasium: all rebuilt"
+
+    without_dqn = dataclasses.replace(small, plugins={name: info for name, info in small.plugins.items()
+                                                      if name != "dqn"})
+    built.clear()  # another set of agent plugins: other agents fit
+    assert all("dqn" not in row["agents"] for row in play.env_rows(without_dqn)) and len(built) == 3
+
+    (tmp_path / "envs.json").write_text("{not json")  # a damaged cache is rebuilt, never an error
+    built.clear()
+    assert play.env_rows(small) == rows and len(built) == 3

@@ -132,6 +132,8 @@ def test_image_generators_train_on_generated_shapes(lab, runs, tracked, tmp_path
     evaluated = lab("eval", f"run={run_id_of(result.out)}")  # the best model, judged again on val and test
     assert evaluated.code == 0, evaluated.err
     assert "on the validation split" in evaluated.out and "fd_gap_closed" in evaluated.out
+    score, best = re.search(r"score: (\S+) on the validation split .*logged best: ([^)]+)\)", evaluated.out).groups()
+    assert score == f"{float(score):.4g}" and best == f"{run.data.metrics['best/score']:.4g}", "one format for both"
 
 
 @pytest.mark.parametrize("data", ["digits", "moons"])

@@ -71,7 +71,7 @@ def test_callbacks_see_the_whole_run_in_order(lab, runs, plugins, tmp_path):
     assert all(e["files"] for e in log if e["event"] == "checkpoint"), "the folder holds the saved files"
 
 
-def test_a_failed_run_reports_failed_with_the_error(lab, plugins, tmp_path, monkeypatch):
+def test_a_failed_run_reports_failed_with_the_error(lab, plugins, store, tmp_path, monkeypatch):
     import toy_plugin
 
     def explode(self, budget, on_step):
