@@ -14,6 +14,7 @@ way a reader pastes the id the previous run printed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -165,22 +166,21 @@ class Terminal:
             cwd_file.unlink()
         return Outcome(result.returncode, result.stdout, result.stderr)
 
-    def interrupt(self, text: str, after: str, seconds: float, timeout: float = 300) -> Outcome:
-        """Start ``text``; once ``after`` shows on stdout, wait ``seconds`` and press Ctrl-C (SIGINT)."""
-        process = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=self.cwd, env=self.environment(),
+    def interrupt(self, text: str, timeout: float = 600) -> Outcome:
+        """Start the training command ``text`` (its own budget: a user presses Ctrl-C in the middle of a long run,
+        so not in smoke mode) and press Ctrl-C (SIGINT) once it is training: once it has logged a metric."""
+        environment = {k: v for k, v in self.environment().items() if k not in SMOKE}
+        process = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=self.cwd, env=environment,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    stdin=subprocess.DEVNULL)
-        assert process.stdout is not None
-        seen = ""
-        while after not in seen:
-            line = process.stdout.readline()
-            if not line:
+        deadline = time.monotonic() + timeout
+        while not logged_a_metric(self.cwd / "mlflow" / "mlflow.db") and time.monotonic() < deadline:
+            if process.poll() is not None:
                 break
-            seen += line
-        time.sleep(seconds)
+            time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=timeout)
-        return Outcome(process.returncode, seen + out, err)
+        return Outcome(process.returncode, out, err)
 
     def serve(self, text: str, url: str, timeout: float = 120) -> Outcome:
         """Start a server command, wait until ``url`` answers 200, then stop it with Ctrl-C."""
@@ -202,6 +202,19 @@ class Terminal:
             os.killpg(process.pid, signal.SIGKILL)
             out, err = process.communicate()
         return Outcome(0 if status == 200 else 1, out + f"\nHTTP {status} from {url}", err)
+
+
+def logged_a_metric(database: Path) -> bool:
+    """Whether any run of the sqlite store at ``database`` has logged a metric yet."""
+    import sqlite3
+
+    if not database.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as store:
+            return store.execute("SELECT 1 FROM metrics LIMIT 1").fetchone() is not None
+    except sqlite3.Error:  # not created yet, or locked by a writer: look again later
+        return False
 
 
 def newest_run(store: Path, command: str, printed: list[str]) -> str:

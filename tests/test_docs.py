@@ -3,7 +3,8 @@
 Commands run in document order through bash, in a fresh folder and a fresh virtualenv (where `pip install -e`
 of a scaffolded plugin lands; lab and its dependencies are visible in it), with the documented smoke mode
 ``LAB_SMOKE=1`` so every training is a few hundred steps: see tests/doc_commands.py for the rules. Each must exit
-0 (a command whose comment says Ctrl-C is interrupted and must exit 130), print no warning or traceback, and have
+0 (a command whose comment says Ctrl-C runs with its own budget, is interrupted once it has logged a metric
+and must exit 130), print no warning or traceback, and have
 the effect its text promises (a file written, a run FINISHED, a model registered, ...). The scaffolded packages'
 own READMEs are run the same way in tests/plugins/test_packages.py.
 """
@@ -52,7 +53,7 @@ def run_command(terminal: Terminal, command: Command, printed: list[str]) -> Out
             port_number = int(port.group(1))
         return terminal.serve(text, f"http://127.0.0.1:{port_number}/health")
     if "Ctrl-C" in command.comment:
-        return terminal.interrupt(text, after="lab run", seconds=4)
+        return terminal.interrupt(text)
     return terminal.run(text)
 
 
