@@ -315,10 +315,11 @@ class RayLauncher:
 
         self.ray = ray
         if not ray.is_initialized():
+            # logging_level: Ray's own INFO and WARNING lines at start-up are not lab's output.
             if address:
-                ray.init(address=address, log_to_driver=False)
+                ray.init(address=address, log_to_driver=False, logging_level="ERROR")
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         self.task = ray.remote(num_cpus=1)(_run_command)
 
     def start(self, job: Job, command: list[str], environment: dict[str, str]) -> None:
