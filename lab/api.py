@@ -17,6 +17,9 @@ import pluggy
 from lab.cache import cache_dir, write_cached
 from lab.config import RunnerConfig, option, positive_sizes, unit_fraction
 from lab.distributed import average_gradients, rank, shard, sync_parameters, world_size
+from lab.env_state import decode as decode_state
+from lab.env_state import encode as encode_state
+from lab.env_state import restore_env, snapshot_env
 from lab.errors import ConfigError
 from lab.pictures import image_grid, save_png, scatter_plot
 from lab.training_state import load_training_state, save_training_state
@@ -39,16 +42,20 @@ __all__ = [
     "StepCallback",
     "average_gradients",
     "cache_dir",
+    "decode_state",
+    "encode_state",
     "hookimpl",
     "image_grid",
     "load_training_state",
     "option",
     "rank",
+    "restore_env",
     "positive_sizes",
     "save_png",
     "save_training_state",
     "scatter_plot",
     "shard",
+    "snapshot_env",
     "sync_parameters",
     "unit_fraction",
     "world_size",
@@ -102,7 +109,11 @@ class Plugin:
     ``out_features`` attribute, so agents can use the backbone as their network (``backbone=NAME``)."""
     check_config: Callable[[Any, Any], str | None] | None = None
     """Given the resolved config and the target's spec (EnvSpec, DatasetSpec or None), why this combination
-    cannot work (None if it can): refused before a run is created."""
+    cannot work (None if it can): refused before a run is created. For a gymnasium env lab has no spec for, the
+    spec is an ``EnvSpec`` with its id alone."""
+    check_resources: Callable[[Any, Any], str | None] | None = None
+    """Like ``check_config``, for what training needs of this machine (e.g. a replay buffer's memory): checked
+    before a training run, not when a logged run's model is loaded to evaluate, play or sample."""
     data_parallel: bool = False
     """True when the model trains data-parallel under ``nproc=N`` or torchrun: it builds the same model on every
     rank, calls :func:`sync_parameters` on its modules and :func:`average_gradients` on its optimisers once, and
@@ -169,8 +180,14 @@ class Dataset:
 
 
 class StepCallback(Protocol):
-    def __call__(self, step: int) -> bool:
-        """Report that training reached ``step``; returns False when the model must stop training."""
+    def __call__(self, step: int, boundary: bool = True) -> bool:
+        """Report that training reached ``step``; returns False when the model must stop training.
+
+        ``boundary=True`` (the default) says the model is at a step boundary: everything ``checkpoint()`` saves
+        is consistent (the last update finished, the next not begun), so the runner may checkpoint here and
+        Ctrl-C/SIGTERM take effect here. A model whose steps are not all boundaries (SB3 collects a whole
+        rollout before it trains) reports the others with ``boundary=False``: the runner evaluates and updates
+        the progress bar there, and leaves checkpoints and interrupts to the next boundary."""
 
 
 @dataclass
@@ -225,7 +242,8 @@ class Model(Protocol):
         """Train until ``budget`` steps in total or until ``on_step`` returns False.
 
         Call ``on_step(step)`` often (every env step or batch): the runner evaluates, checkpoints and
-        updates the progress bar from inside it, so the model must be in a consistent state there.
+        updates the progress bar from inside it, and a Ctrl-C or SIGTERM stops the run there (with a checkpoint),
+        so the model must be in a consistent state there (see :class:`StepCallback` for steps that are not).
         """
 
     def evaluate(self, episodes: int) -> dict[str, float]:

@@ -17,6 +17,7 @@ from typing import Any
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
+DIGEST_TAG = "lab.checkpoint.sha256"  # the run's tag of its newest manifest's digest; ``.step-<N>`` for each kept
 CONFIG = "config.yaml"  # the run's resolved config, so a checkpoint folder alone can start a run
 # Files that only load by unpickling (SB3 zips, replay buffers, torch pickles): they can run code when loaded.
 PICKLED_SUFFIXES = (".zip", ".pkl", ".pickle", ".pt", ".pth", ".ckpt")

@@ -40,7 +40,7 @@ EXAMPLES = """examples:
 
 
 _plugins_dir: str | None = None  # --plugins-dir of this invocation
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_RUNS_LIMIT = 50_000  # MLflow's SEARCH_MAX_RESULTS_THRESHOLD: a larger max_results is refused by its stores
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +150,17 @@ def _parser() -> argparse.ArgumentParser:
 
     ui = commands.add_parser("ui", help="open the MLflow UI on the tracking store")
     ui.add_argument("--port", type=int, default=5000)
-    ui.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    ui.add_argument("--host", default="127.0.0.1",
+                    help="interface to bind (default: loopback only); any other needs a login (user admin, a "
+                         "generated password shown once) unless --insecure")
+    ui.add_argument("--allowed-hosts", metavar="HOSTS", default=None,
+                    help="comma-separated Host headers to accept (MLflow's --allowed-hosts; beyond loopback the "
+                         "default is the bound address and localhost, with the port)")
+    ui.add_argument("--insecure", action="store_true",
+                    help="beyond loopback, serve without authentication: anyone who can reach the port can change "
+                         "your runs")
+    ui.add_argument("--reset-password", action="store_true",
+                    help="give the admin user a new generated password (shown once)")
     ui.set_defaults(handler=cmd_ui)
     return parser
 
@@ -200,17 +210,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     cli = parse_overrides(args.overrides, sweeps=True)
     if any(isinstance(value, Sweep) for value in cli.values()) or "workers" in cli:
         return _run_several(args.overrides, cli)
-    if "trust" in cli and "resume" not in cli:
-        raise ConfigError("trust= applies to resume=<checkpoint folder> only")
+    if "trust" in cli:  # the key of lab before 0.3, which loaded pickled checkpoints when trusted
+        raise ConfigError("trust=: lab loads no pickled file, trusted or not, and a lab checkpoint needs none; "
+                          "drop trust=")
     if "resume" not in cli:
         config = _resolve(args.overrides, cli)
+        _check_experiment(config)
         if _data_parallel(config):
             return _run_data_parallel(config, ["run", *args.overrides])
         return _run(config, None)
-    from lab import resume
+    from lab import preflight, resume
 
+    target = str(cli["resume"])
+    if not Path(target).is_dir() and "/" not in target and not target.startswith("."):
+        preflight.check_run_exists(target)  # a run id: none without a store, and asking would create one
+    _check_writable()  # the run is recorded into: refused before anything of it is read
     with tempfile.TemporaryDirectory(prefix="lab-resume-") as workdir:
         config, point = resume.prepare(_registry(), cli, Path(workdir))
+        if point.run_id is None:  # a new run from a checkpoint folder (a resumed run stays in its experiment)
+            _check_experiment(config)
         if _data_parallel(config):
             raise ConfigError(f"nproc={config.runner.nproc}: resume= continues in one process; add nproc=1 (the "
                               "global batch, and so the training, stays the same)")
@@ -237,8 +255,16 @@ def _run_data_parallel(config: Any, command: Sequence[str], tags: dict[str, str]
         return _run(config, None, tags)
 
 
+def _check_writable() -> None:
+    """A command that records something: refuse a read-only, empty or corrupt store in one line, up front."""
+    from lab.tracking import check_store
+
+    check_store(write=True)
+
+
 def _run_several(overrides: Sequence[str], cli: dict[str, Any]) -> int:
     """``key=a,b,c`` (or ``range()``): one child run per combination under a parent run, with statistics."""
+    _check_writable()
     from lab import experiments
     from lab.config import Sweep
 
@@ -247,11 +273,12 @@ def _run_several(overrides: Sequence[str], cli: dict[str, Any]) -> int:
     swept = [key for key, value in cli.items() if isinstance(value, Sweep)]
     if not swept:
         raise ConfigError("workers= applies to several runs at once, e.g. seed=0,1,2,3,4 workers=2")
-    for key in ("resume", "trust", "config", "run_name"):
+    for key in ("resume", "config", "run_name"):
         if key in cli:
             raise ConfigError(f"{key}= does not go with several values of {', '.join(swept)} "
                               "(start the runs one by one)")
     config = experiments.check_children(_registry(), cli, None)
+    _check_experiment(config)
     fixed_args = [arg for arg in overrides if arg.split("=", 1)[0].strip() not in (*swept, "workers")]
     children = experiments.expand(cli, fixed_args)
     console = _console()
@@ -271,9 +298,20 @@ def _run_several(overrides: Sequence[str], cli: dict[str, Any]) -> int:
     return 0 if not result.failed else 1
 
 
+def _check_experiment(config: Any) -> None:
+    """The experiment a new run (or a grid's or sweep's parent run) goes to, checked before the run exists and
+    before any other rank starts: a deleted one is refused. Only rank 0 of a data-parallel run tracks it."""
+    from lab.preflight import check_experiment
+    from lab.runner import experiment_name
+
+    if os.environ.get("RANK", "0") == "0":
+        check_experiment(experiment_name(config))
+
+
 def _run(config: Any, point: Any, tags: dict[str, str] | None = None) -> int:
     from lab import runner
 
+    _check_writable()  # before anything is created
     console = _console()
     what = f"resuming run {point.run_id} at step {point.step:,}" if point and point.run_id else (
         f"from checkpoint {point.checkpoint} (step {point.step:,})" if point else f"preset: {config.preset or 'none'}")
@@ -281,22 +319,38 @@ def _run(config: Any, point: Any, tags: dict[str, str] | None = None) -> int:
                   f"({what}, seed {config.runner.seed}, budget {config.runner.steps:,})")
     try:
         result = runner.run(config, point, tags=tags)
-    except KeyboardInterrupt:
-        print("lab: interrupted: checkpoint saved, run marked KILLED", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"lab: interrupted: {getattr(e, 'lab_note', 'no checkpoint')}, {_killed(e)}", file=sys.stderr)
         return 130
-    except runner.Terminated:
-        print("lab: terminated: checkpoint saved, run marked KILLED", file=sys.stderr)
+    except runner.Terminated as e:
+        print(f"lab: terminated: {getattr(e, 'lab_note', 'no checkpoint')}, {_killed(e)}", file=sys.stderr)
         return 143
-    except LabError:
-        raise
+    except LabError as e:
+        note = getattr(e, "lab_note", None)  # set when a run exists: what became of it
+        if note is None:
+            raise
+        print(f"lab: error: {e} ({note})", file=sys.stderr)
+        return e.exit_code
     except Exception as e:
-        import traceback
+        from lab.tracking_worker import TrackingError
 
-        traceback.print_exc()
-        print(f"lab: run failed: {type(e).__name__}: {e} (run marked FAILED, traceback logged)", file=sys.stderr)
+        if not isinstance(e, TrackingError):  # the store's error is all there is to say: no traceback of lab's
+            import traceback
+
+            traceback.print_exc()
+        # Only what is true of the run: marked FAILED, left RUNNING (a full disk), or none was recorded.
+        note = getattr(e, "lab_note", None) or "no run was recorded"
+        print(f"lab: run failed: {type(e).__name__}: {e} ({note})", file=sys.stderr)
         return 1
     _print_summary(console, result)
     return 0
+
+
+def _killed(stop: BaseException) -> str:
+    if getattr(stop, "lab_marked", True):
+        return "run marked KILLED"
+    return ("the run could not be marked KILLED (the store cannot be written): it stays RUNNING until `lab runs "
+            "clean` marks it FAILED, once the store can be written again")
 
 
 def _print_summary(console: Any, result: Any) -> None:
@@ -431,7 +485,10 @@ def cmd_play(args: argparse.Namespace) -> int:
     from lab.config import parse_overrides
     from lab.play import play
 
-    result = play(_registry(), _model_as_run(parse_overrides(args.overrides)))
+    options = _model_as_run(parse_overrides(args.overrides))
+    if "run" in options:
+        _check_store(options["run"])
+    result = play(_registry(), options)
     for number, episode in enumerate(result.episodes, 1):
         print(f"episode {number}: return {episode.total_reward:.2f}, length {episode.length} steps")
     if len(result.episodes) > 1:
@@ -439,6 +496,13 @@ def cmd_play(args: argparse.Namespace) -> int:
         print(f"mean return {sum(returns) / len(returns):.2f} over {len(returns)} episodes")
     print(f"wrote {result.frames} frames of {result.player} to {result.out}")
     return 0
+
+
+def _check_store(run: Any) -> None:
+    """A run id or model URI names nothing where there is no store yet: refused before asking creates one."""
+    from lab.preflight import check_run_exists
+
+    check_run_exists(str(run))
 
 
 def _model_as_run(options: dict[str, Any]) -> dict[str, Any]:
@@ -459,6 +523,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from lab.models import promote
 
     options = parse_overrides(args.overrides)
+    _check_writable()
     valid = ("run", "name", "alias")
     unknown = sorted(set(options) - set(valid))
     if unknown:
@@ -475,7 +540,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from lab import rerun
     from lab.config import parse_overrides
 
-    config, source = rerun.prepare(_registry(), args.run_id, parse_overrides(args.overrides))
+    overrides = parse_overrides(args.overrides)
+    _check_store(args.run_id)
+    config, source = rerun.prepare(_registry(), args.run_id, overrides)
+    _check_experiment(config)
     tags = {rerun.SOURCE_TAG: source}
     if _data_parallel(config):
         return _run_data_parallel(config, ["rerun", args.run_id, *args.overrides], tags)
@@ -519,6 +587,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown key {unknown[0]!r} for lab eval; valid keys: {', '.join(sorted(valid))}")
     if "run" not in options:
         raise ConfigError("missing run=<run id> or model=models:/NAME@ALIAS: the model to evaluate (see `lab runs`)")
+    _check_store(options["run"])
     result = evaluate_run(_registry(), options)
     # The score and the logged best in the same format, so that equal values read equal.
     number = "{:.2f}" if result["kind"] == "agent" else "{:.4g}"
@@ -535,9 +604,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from lab.config import RUNNER_KEYS, parse_overrides
+    from lab.config import RUNNER_KEYS, check_unique_keys, parse_overrides
     from lab.evaluate import SAMPLE_KEYS, sample_run
 
+    check_unique_keys(args.overrides)  # prompt= too, which the grammar does not parse
     # A prompt is free text, taken as the shell passed it: the override grammar would strip its trailing space
     # ("def ") and read commas, quotes and brackets as syntax.
     prompts = [arg.partition("=")[2] for arg in args.overrides if arg.partition("=")[0].strip() == "prompt"]
@@ -553,6 +623,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if "run" not in options:
         raise ConfigError("missing run=<run id> or model=models:/NAME@ALIAS: the model to sample from "
                           "(see `lab runs`)")
+    _check_store(options["run"])
     print(sample_run(_registry(), options))
     return 0
 
@@ -569,7 +640,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from lab import sweeps
 
     _interruptible()
+    _check_writable()
     plan = sweeps.parse(_registry(), args.overrides)
+    _check_experiment(plan.config)
     console = _console()
     console.print(f"[bold]lab sweep[/] {plan.config.plugin.name} on {plan.config.target}: "
                   f"{', '.join(f'{k}={s.kind}{s.args}' for k, s in plan.space.items())}; {plan.trials} trials x "
@@ -591,8 +664,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from lab import runs
 
-    if args.limit < 1:
-        raise ConfigError(f"--limit {args.limit}: expected an integer >= 1")
+    if not 1 <= args.limit <= MAX_RUNS_LIMIT:
+        raise ConfigError(f"--limit {args.limit}: expected an integer >= 1 and <= {MAX_RUNS_LIMIT} (the most runs "
+                          "MLflow returns from one search)")
     if args.stale_after <= 0:
         raise ConfigError(f"--stale-after {args.stale_after}: expected a number of seconds > 0")
     rows = runs.list_runs(args.limit, args.stale_after)
@@ -643,31 +717,9 @@ def cmd_store(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from lab.tracking import client, default_artifact_root, tracking_uri
+    from lab.ui import serve
 
-    uri = tracking_uri()
-    client()  # create the store (once, under a lock) so the UI never races a first run
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
-               "--port", str(args.port)]
-    root = default_artifact_root()
-    if root:
-        command += ["--default-artifact-root", root]
-    if args.host not in LOOPBACK:
-        print(f"lab ui: warning: --host {args.host} makes the MLflow UI reachable from the network, and it has no "
-              "authentication by default: anyone who can reach the port can read, change and delete your runs",
-              file=sys.stderr)
-    print(f"lab ui: MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
-    sys.stderr.flush()
-    # A UI for one person's runs: one web worker and no GenAI job runners start in seconds rather than ~25 s
-    # (MLflow's defaults: 4 workers and a pool of job processes). Set either variable to choose otherwise.
-    os.environ.setdefault("MLFLOW_WORKERS", "1")
-    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    # MLflow's web server (a process of its own) warns about its own use of a deprecated starlette module: not the
-    # user's concern, so not on the user's screen.
-    quiet = "ignore:starlette.middleware.wsgi is deprecated"
-    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (os.environ.get("PYTHONWARNINGS"), quiet)))
-    os.execv(sys.executable, command)
-    return 0  # not reached
+    serve(args.host, args.port, args.allowed_hosts, args.insecure, args.reset_password)
 
 
 if __name__ == "__main__":

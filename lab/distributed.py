@@ -96,8 +96,10 @@ def group(nproc: int, args: Sequence[str], plugins_dir: str | None) -> Iterator[
 
 def _start_followers(nproc: int, base: dict[str, str], args: Sequence[str],
                      plugins_dir: str | None) -> list[subprocess.Popen]:
-    command = [sys.executable, "-m", "lab.cli", *(["--plugins-dir", plugins_dir] if plugins_dir else []), *args,
-               "progress=false"]
+    from lab.config import replace_override
+
+    command = [sys.executable, "-m", "lab.cli", *(["--plugins-dir", plugins_dir] if plugins_dir else []),
+               *replace_override(args, "progress", "false")]
     environment = {**os.environ, **base}
     # Each rank gets its share of the cores, as child runs of a sweep do.
     environment.setdefault("OMP_NUM_THREADS", str(core_share(nproc)))

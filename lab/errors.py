@@ -9,3 +9,8 @@ class LabError(Exception):
 
 class ConfigError(LabError):
     """A configuration value, key or file is wrong."""
+
+
+class StoreError(LabError):
+    """The tracking store cannot be used as asked: it is read-only (and the command writes), or its database is
+    not a readable MLflow store. Reported as one line naming the store, exit code 2; nothing is written."""

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from lab.checkpoints import CONFIG
-from lab.config import resolve
+from lab.config import MAX_INT, MAX_SEED, resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
 from lab.runner import BEST_MODEL, FINAL_MODEL, build_context, pick_device, seed_everything, set_threads
@@ -94,18 +94,22 @@ def _downloaded_files(run_id: str, directory: Path) -> LoggedFiles:
 def rebuild_model(registry: Registry, logged: Mapping[str, Any], overrides: Mapping[str, Any],
                   weights: Path) -> tuple[Any, Any]:
     """A plugin's model built from a logged config (``overrides`` replace its keys) with ``weights`` loaded."""
-    config = resolve(registry, dict(overrides), dict(logged))
+    config = resolve(registry, dict(overrides), dict(logged), training=False)
     seed_everything(config.runner.seed)
     model = config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
     model.load(weights)
     return model, config
 
 
-def integer_option(options: Mapping[str, Any], key: str, default: int, *, minimum: int = 1) -> int:
-    """``options[key]`` (or ``default``) checked to be an integer >= ``minimum``."""
+def integer_option(options: Mapping[str, Any], key: str, default: int, *, minimum: int = 1,
+                   maximum: int = MAX_INT) -> int:
+    """``options[key]`` (or ``default``) checked to be an integer from ``minimum`` to ``maximum``."""
     value = options.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{key}={value}: expected an integer >= {minimum}")
+    if value > maximum:
+        why = " (numpy's seeds are 32-bit)" if maximum == MAX_SEED else ""
+        raise ConfigError(f"{key}={value}: expected an integer <= {maximum:,}{why}")
     return value
 
 
@@ -143,7 +147,7 @@ def sample_run(registry: Registry, options: Mapping[str, Any]) -> str:
     to ``out`` (.txt). The same seed gives the same samples. Plugin keys (``inference_steps=20``) override
     the logged config."""
     n = integer_option(options, "n", 1) if "n" in options else None
-    seed = integer_option(options, "seed", 0, minimum=0)
+    seed = integer_option(options, "seed", 0, minimum=0, maximum=MAX_SEED)
     temperature = options.get("temperature", 0.8)
     if isinstance(temperature, bool) or not isinstance(temperature, int | float) or temperature < 0:
         raise ConfigError(f"temperature={temperature}: expected a number >= 0")

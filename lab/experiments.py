@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.config import Sweep, resolve
+from lab.config import MAX_SWEEP_VALUES, Sweep, replace_override, resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
 
@@ -65,6 +65,10 @@ def check_children(registry: Registry, cli: Mapping[str, Any], config_file: Mapp
     """Resolve every child's config before anything is created: bad input in any child is refused up front."""
     swept = {key: value for key, value in cli.items() if isinstance(value, Sweep)}
     fixed = {key: value for key, value in cli.items() if not isinstance(value, Sweep)}
+    count = math.prod(len(value.values) for value in swept.values())
+    if count > MAX_SWEEP_VALUES:  # each is resolved here, and then a process
+        raise ConfigError(f"{' x '.join(str(len(v.values)) for v in swept.values())} = {count:,} child runs; valid: "
+                          f"up to {MAX_SWEEP_VALUES:,} (fewer values of {', '.join(swept)})")
     first = None
     for combination in itertools.product(*(value.values for value in swept.values())):
         config = resolve(registry, {**fixed, **dict(zip(swept, combination, strict=True))}, config_file)
@@ -141,8 +145,8 @@ def _execute(children: list[Child], workers: int, plugins_dir: str | None, paren
                 child = pending.pop(0)
                 child.log = logs / f"child-{children.index(child)}.log"
                 with child.log.open("w") as log:
-                    child.process = subprocess.Popen([*command, *child.args, "progress=false"], env=environment,
-                                                     stdout=log, stderr=subprocess.STDOUT)
+                    child.process = subprocess.Popen([*command, *replace_override(child.args, "progress", "false")],
+                                                     env=environment, stdout=log, stderr=subprocess.STDOUT)
                 running.append(child)
             time.sleep(0.5)  # child runs take seconds at the least
             for child in [c for c in running if c.process and c.process.poll() is not None]:

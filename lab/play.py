@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.cache import cache_dir, write_cached
+from lab.config import MAX_SEED
 from lab.errors import ConfigError
 from lab.evaluate import integer_option, output_path, write_atomically
 from lab.registry import Registry
@@ -40,7 +41,7 @@ def play(registry: Registry, options: Mapping[str, Any]) -> Played:
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} for lab play; valid keys: {', '.join(PLAY_KEYS)}")
     episodes = integer_option(options, "episodes", 1)
-    seed = integer_option(options, "seed", 0, minimum=0)
+    seed = integer_option(options, "seed", 0, minimum=0, maximum=MAX_SEED)
     out = output_path(options.get("out", "play.gif"), VIDEO_SUFFIXES)
     recorder = Recorder()
     if "run" in options:

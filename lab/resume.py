@@ -2,9 +2,12 @@
 checkpoint that verifies; ``resume=<checkpoint folder>`` starts a new run from a checkpoint folder.
 
 Only the budget and how the run is executed may change (``steps``, ``progress``, ``device``, ``threads``,
-``nproc``): any other key that differs from the logged params is refused with the list of differences. Files
-that load by unpickling (SB3 zips, replay buffers) are loaded only from the user's own tracking store, or with
-``trust=true``.
+``nproc``): any other key that differs from the logged params is refused with the list of differences.
+
+Nothing in a checkpoint is unpickled: lab's checkpoints are safetensors, JSON and npz. A checkpoint is copied
+into a private folder first and verified there (every file against its manifest, and the manifest against the
+digest the run tagged when it wrote it), so a file swapped in afterwards is never read. A checkpoint holding
+pickled files (SB3 zips, replay-buffer pickles: written by earlier versions of lab) is refused.
 """
 
 from __future__ import annotations
@@ -16,20 +19,29 @@ from typing import Any
 
 import yaml
 
-from lab.checkpoints import CHECKPOINTS, CONFIG, CheckpointError, pickled_files, verify_checkpoint
+from lab.checkpoints import (
+    CHECKPOINTS,
+    CONFIG,
+    DIGEST_TAG,
+    CheckpointError,
+    manifest_digest,
+    pickled_files,
+    verify_checkpoint,
+)
 from lab.config import resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
 
 CHANGEABLE = ("steps", "progress", "device", "threads", "nproc")
-RESUME_KEYS = ("resume", "trust")  # lab run's own keys, never logged
+RESUME_KEYS = ("resume",)  # lab run's own key, never logged
 
 
 @dataclass
 class ResumePoint:
     """Where a resumed run starts: the checkpoint, and what the runner had logged before it."""
 
-    checkpoint: Path
+    checkpoint: Path | None
+    """None: the run stopped before its first checkpoint, and is trained again from step 0."""
     step: int
     run_id: str | None = None  # None: a new run started from a checkpoint folder
     best_score: float | None = None
@@ -45,33 +57,50 @@ class ResumePoint:
 def prepare(registry: Registry, cli: dict[str, Any], workdir: Path) -> tuple[Any, ResumePoint]:
     """The resolved config and the resume point of ``cli['resume']`` (a run id or a checkpoint folder)."""
     target = str(cli.pop("resume"))
-    trust = cli.pop("trust", False)
-    if not isinstance(trust, bool):
-        raise ConfigError(f"trust={trust}: expected true or false")
     if "config" in cli:
         raise ConfigError("config= does not go with resume=: a resumed run keeps its logged config")
     folder = Path(target)
     if folder.is_dir():
-        return _from_folder(registry, folder, cli, trust)
+        return _from_folder(registry, folder, cli, workdir)
     if "/" in target or target.startswith("."):
         raise ConfigError(f"resume={target}: no such checkpoint folder (give a run id or a checkpoint folder)")
     return _from_run(registry, target, cli, workdir)
 
 
-def _from_folder(registry: Registry, folder: Path, cli: dict[str, Any], trust: bool) -> tuple[Any, ResumePoint]:
-    try:
-        step = verify_checkpoint(folder)
-    except CheckpointError as e:
-        raise ConfigError(f"resume={folder}: {e}") from None
-    pickled = pickled_files(folder)
-    if pickled and not trust:  # checked before anything is loaded: nothing from the folder executes
-        raise ConfigError(f"resume={folder}: {', '.join(pickled)} load by unpickling, which can run code from "
-                          "whoever made the file; add trust=true only if you trust its source")
-    if not (folder / CONFIG).is_file():
+def _from_folder(registry: Registry, folder: Path, cli: dict[str, Any], workdir: Path) -> tuple[Any, ResumePoint]:
+    copy = workdir / "checkpoint"
+    try:  # read from a private copy: what is checked is what is loaded
+        shutil.copytree(folder, copy, symlinks=True)
+    except OSError as e:
+        raise ConfigError(f"resume={folder}: cannot read the folder ({e})") from None
+    step = _verified(copy, f"resume={folder}")
+    if not (copy / CONFIG).is_file():
         raise ConfigError(f"resume={folder}: the folder has no {CONFIG} (not a lab checkpoint)")
-    logged = yaml.safe_load((folder / CONFIG).read_text())
+    try:
+        logged = yaml.safe_load((copy / CONFIG).read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"resume={folder}: its {CONFIG} is not readable YAML ({type(e).__name__})") from None
+    if not isinstance(logged, dict):
+        raise ConfigError(f"resume={folder}: its {CONFIG} is not a mapping of keys to values")
     config = _config(registry, logged, cli)
-    return config, ResumePoint(checkpoint=folder, step=_budget_check(config, step))
+    return config, ResumePoint(checkpoint=copy, step=_budget_check(config, step))
+
+
+def _verified(folder: Path, what: str, digest: str | None = None) -> int:
+    """The step of a checkpoint folder that verifies and holds nothing pickled; ConfigError otherwise."""
+    if any(path.is_symlink() for path in [folder, *folder.rglob("*")]):
+        raise ConfigError(f"{what}: the checkpoint holds symbolic links (not written by lab)")
+    if digest is not None and (folder / "manifest.json").is_file() and manifest_digest(folder) != digest:
+        raise ConfigError(f"{what}: its manifest.json does not match the sha256 the run tagged when it wrote the "
+                          "checkpoint (altered after it was written)")
+    pickled = pickled_files(folder)
+    if pickled:  # checked before anything is loaded: nothing from the folder executes
+        raise ConfigError(f"{what}: {', '.join(pickled)} load by unpickling, which can run code from whoever "
+                          "made the file; lab loads none (a checkpoint of an earlier lab: start a new run)")
+    try:
+        return verify_checkpoint(folder)
+    except CheckpointError as e:
+        raise ConfigError(f"{what}: {e}") from None
 
 
 def _from_run(registry: Registry, run_id: str, cli: dict[str, Any], workdir: Path) -> tuple[Any, ResumePoint]:
@@ -86,7 +115,10 @@ def _from_run(registry: Registry, run_id: str, cli: dict[str, Any], workdir: Pat
         raise ConfigError(f"run {run_id} is still RUNNING (pid {run.data.tags.get('lab.pid')} on "
                           f"{run.data.tags.get('lab.host')}); if its process is gone, `lab runs clean` first")
     config = _config(registry, logged_config(mlflow_client, run_id, str(workdir)), cli)
-    checkpoint, step, names = _newest_checkpoint(mlflow_client, run_id, workdir)
+    checkpoint, step, names = _newest_checkpoint(mlflow_client, run, workdir)
+    if checkpoint is None and run.info.status == "FINISHED":  # training it again from step 0 is a new run
+        raise ConfigError(f"run {run_id} has no checkpoint to resume from; checkpoints are written on "
+                          "Ctrl-C/SIGTERM and every checkpoint_every steps (start a new run, or `lab rerun`)")
     point = ResumePoint(checkpoint=checkpoint, step=_budget_check(config, step), run_id=run_id,
                         checkpoints=[name for name in names if int(name.rsplit("-", 1)[1]) <= step])
     point.best_score = run.data.metrics.get("best/score")
@@ -125,20 +157,29 @@ def _budget_check(config: Any, step: int) -> int:
     return step
 
 
-def _newest_checkpoint(mlflow_client: Any, run_id: str, workdir: Path) -> tuple[Path, int, list[str]]:
+def _newest_checkpoint(mlflow_client: Any, run: Any, workdir: Path) -> tuple[Path | None, int, list[str]]:
     """The newest checkpoint of the run that verifies (a corrupt one is skipped for the one before it), its step,
-    and the names of all the run's checkpoints, oldest first."""
+    and the names of all the run's checkpoints, oldest first. A run without any checkpoint (stopped before its
+    first) resumes from step 0; one whose checkpoints all fail to verify is refused."""
+    run_id = run.info.run_id
     folders = sorted((a.path for a in mlflow_client.list_artifacts(run_id, CHECKPOINTS) if a.is_dir),
                      key=lambda path: int(path.rsplit("-", 1)[1]), reverse=True)
     names = [path.rsplit("/", 1)[1] for path in reversed(folders)]
+    if not folders:
+        return None, 0, []
     problems = []
     for path in folders:
+        name = path.rsplit("/", 1)[1]
         local = Path(mlflow_client.download_artifacts(run_id, path, str(workdir / "resume")))
         try:
-            return local, verify_checkpoint(local), names
-        except CheckpointError as e:
+            return local, _verified(local, f"checkpoint {name}", _tagged_digest(run, name)), names
+        except ConfigError as e:
             problems.append(str(e))
             shutil.rmtree(local, ignore_errors=True)
-    detail = f" ({'; '.join(problems)})" if problems else ""
-    raise ConfigError(f"run {run_id} has no checkpoint to resume from{detail}; checkpoints are written on "
-                      "Ctrl-C/SIGTERM and every checkpoint_every steps")
+    raise ConfigError(f"run {run_id} has no checkpoint to resume from ({'; '.join(problems)})")
+
+
+def _tagged_digest(run: Any, name: str) -> str | None:
+    """The manifest digest the run tagged when it wrote checkpoint ``name`` (None for runs of older lab)."""
+    tags = run.data.tags
+    return tags.get(f"{DIGEST_TAG}.{name}") or (tags.get(DIGEST_TAG) if tags.get("lab.checkpoint") == name else None)

@@ -31,9 +31,9 @@ import yaml
 from lab import __version__, distributed, smoke
 from lab.api import BuildContext, DatasetSpec, Model, RunInfo
 from lab.callbacks import Callbacks
-from lab.checkpoints import CHECKPOINTS, CheckpointError, manifest_digest, prune, write_checkpoint
+from lab.checkpoints import CHECKPOINTS, DIGEST_TAG, CheckpointError, manifest_digest, prune, write_checkpoint
 from lab.config import ResolvedConfig
-from lab.errors import ConfigError
+from lab.errors import ConfigError, StoreError
 from lab.pictures import save_png
 from lab.progress import ProgressBar
 from lab.registry import load_dataset
@@ -144,16 +144,19 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping
                                        "lab.steps": str(config.runner.steps)})
     else:
         tracker.start(experiment_name(config), config.runner.run_name, {**_tags(config, device), **(tags or {})})
+    tracker.report_crashes()  # a segfault is recorded as such (FAILED, "crashed (signal 11, ...)")
     # SIGINT interrupts even where the shell started lab with it ignored (`lab run ... &`, nohup).
-    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+    interrupts = Interrupts()
+    previous_sigint = signal.signal(signal.SIGINT, interrupts.handle)
+    previous_sigterm = signal.signal(signal.SIGTERM, interrupts.handle)
     heartbeat = Heartbeat(tracker)
     try:
         with tempfile.TemporaryDirectory(prefix="lab-run-") as workdir:
-            return _train(config, tracker, device, Path(workdir), heartbeat, resume)
+            return _train(config, tracker, device, Path(workdir), heartbeat, resume, interrupts)
     finally:
         distributed.finalize()
         heartbeat.stop()
+        tracker.close(wait=False)  # finished already, or never started (a store fault): let the worker go
         signal.signal(signal.SIGINT, previous_sigint)
         signal.signal(signal.SIGTERM, previous_sigterm)
 
@@ -170,7 +173,7 @@ def follow(config: ResolvedConfig) -> int:
     try:
         model: Model = config.plugin.build(build_context(config, device))
         seed_everything(config.runner.seed + 1_000_003 * distributed.rank())  # ... but noise of its own
-        model.train(config.runner.steps, lambda step: distributed.agree(True))
+        model.train(config.runner.steps, lambda step, boundary=True: distributed.agree(True))
         return 0
     except DistError:  # rank 0 stopped (Ctrl-C, an error): it reports why and marks the run; no second traceback
         return 1
@@ -203,7 +206,9 @@ class Heartbeat:
         self._thread.start()
 
     def beat(self) -> None:
-        with contextlib.suppress(TrackingError):
+        if self._stopped.is_set():
+            return
+        with contextlib.suppress(TrackingError):  # the worker is closed or gone: the run's end says the rest
             self.tracker.set_tags({"lab.heartbeat": str(int(time.time())), "lab.step": str(self.step)})
 
     def _run(self) -> None:
@@ -211,7 +216,9 @@ class Heartbeat:
             self.beat()
 
     def stop(self) -> None:
+        """Stop beating and wait for a beat in progress, so none is sent to a closed tracker later."""
         self._stopped.set()
+        self._thread.join(timeout=10)
 
 
 def build_context(config: ResolvedConfig, device: str, tracker: RemoteTracker | None = None,
@@ -245,8 +252,32 @@ def _load_and_record(spec: DatasetSpec, tracker: RemoteTracker) -> Any:
     return data
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
+class Interrupts:
+    """SIGINT and SIGTERM while the model trains take effect at its next step boundary (``on_step`` with
+    ``boundary=True``), where a checkpoint holds everything, so a resumed run continues exactly. Outside
+    training (building the model, saving its outputs), or at a second signal, they take effect at once and
+    no checkpoint is written: the state may be half-updated."""
+
+    def __init__(self) -> None:
+        self.deferred = False  # True while the model trains
+        self.pending: type[BaseException] | None = None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        error = KeyboardInterrupt if signum == signal.SIGINT else Terminated
+        if not self.deferred or self.pending is not None:
+            self.deferred = False
+            raise error()
+        self.pending = error
+        # os.write, not print: the main thread may be inside a write to stderr (the progress bar).
+        os.write(2, b"\nlab: stopping at the next step boundary, with a checkpoint (press Ctrl-C again to stop "
+                    b"at once, without one)\n")
+
+    def take(self) -> type[BaseException] | None:
+        """The signal that arrived while training, once; from now on signals act at once."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            self.deferred = False
+        return pending
 
 
 def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
@@ -277,7 +308,7 @@ def _tags(config: ResolvedConfig, device: str) -> dict[str, str]:
 
 
 def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir: Path,
-           heartbeat: Heartbeat, resume: ResumePoint | None) -> RunResult:
+           heartbeat: Heartbeat, resume: ResumePoint | None, interrupts: Interrupts) -> RunResult:
     started = time.monotonic()
     config_text = yaml.safe_dump(config.as_dict(), sort_keys=False)
     if resume is None or resume.run_id is None:  # a resumed run keeps its params (MLflow's are write-once)
@@ -307,19 +338,26 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
         context = build_context(config, device, tracker, log_metrics=log_metrics)
         model: Model = config.plugin.build(context)
         loop = TrainingLoop(config, model, tracker, workdir, log_metrics, callbacks)
+        loop.interrupts = interrupts
         on_step = loop.on_step
         if distributed.world_size() > 1:  # every rank stops where rank 0 does
             tracker.set_tags({"lab.world_size": str(distributed.world_size())})
 
-            def on_step(step: int) -> bool:
-                return distributed.agree(loop.on_step(step))
+            def on_step(step: int, boundary: bool = True) -> bool:
+                return distributed.agree(loop.on_step(step, boundary))
         loop.heartbeat = heartbeat
         loop.config_text = config_text
         if resume is not None:
             _restore(loop, model, resume, tracker)
         with ProgressBar(config.runner.steps, enabled=config.runner.progress) as bar:
             loop.bar = bar
-            model.train(config.runner.steps, on_step)
+            interrupts.deferred = True
+            try:
+                model.train(config.runner.steps, on_step)
+            finally:
+                interrupts.deferred = False
+            if interrupts.pending is not None:  # it came after the last boundary: the end of training is one
+                loop.stop_interrupted()
             loop.finish()
         _log_outputs(loop, model, tracker, workdir)
         result = loop.result(tracker, "FINISHED", time.monotonic() - started)
@@ -327,28 +365,51 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
         tracker.finish("FINISHED")
         callbacks.run_ended("FINISHED", summary())
         return result
-    except (KeyboardInterrupt, Terminated):
-        if loop is not None:
-            try:
-                _save_checkpoint(loop)
-            except CheckpointError as e:  # still KILLED: the user stopped it; say why there is no new checkpoint
-                tracker.set_tags({"lab.error": str(e)})
-            _keep_best(loop)
-        tracker.set_tags({"lab.stopped": "interrupted by the user (SIGINT/SIGTERM)",
-                          "lab.step": str(loop.step if loop is not None else 0)})
-        tracker.finish("KILLED")
-        callbacks.run_ended("KILLED", summary())
-        raise
-    except BaseException as e:
-        with contextlib.suppress(TrackingError):  # a broken tracker must not hide the original error
+    except (KeyboardInterrupt, Terminated) as stop:
+        note = loop.interrupt_note if loop is not None else ""
+        if not note:  # stopped at once: outside training, or by a second signal
+            saved = loop.checkpoints if loop is not None else resume.checkpoints if resume is not None else []
+            note = (f"no new checkpoint (stopped at once); resume= continues from {saved[-1]}" if saved else
+                    "no checkpoint (stopped before the first); resume= trains it again from step 0")
+        with contextlib.suppress(TrackingError, StoreError):  # a full disk must not turn Ctrl-C into a failure
             if loop is not None:
                 _keep_best(loop)
-            tracker.log_text(traceback.format_exc(), "error/traceback.txt")
-            tracker.set_tags({"lab.error": f"{type(e).__name__}: {e}"[:5000]})
-            tracker.finish("FAILED")
+            tracker.set_tags({"lab.stopped": f"interrupted by the user (SIGINT/SIGTERM): {note}",
+                              "lab.step": str(loop.step if loop is not None else 0)})
+        with contextlib.suppress(TrackingError, StoreError):
+            tracker.finish("KILLED")
+        stop.lab_marked = tracker.final_status == "KILLED"  # type: ignore[attr-defined]
+        callbacks.run_ended("KILLED", summary())
+        stop.lab_note = note  # type: ignore[attr-defined]  # what the CLI tells the user
+        raise
+    except BaseException as e:
+        note = _record_failure(tracker, loop, e)
+        with contextlib.suppress(AttributeError):
+            e.lab_note = note  # type: ignore[attr-defined]  # what the CLI says of the run
         with contextlib.suppress(Exception):
             callbacks.run_ended("FAILED", summary(error=f"{type(e).__name__}: {e}"))
         raise
+
+
+def _record_failure(tracker: RemoteTracker, loop: TrainingLoop | None, error: BaseException) -> str | None:
+    """Mark the run FAILED with the error and its traceback, as far as the store allows; returns what is true
+    of the run now (None when there is no run). A broken tracker or a full disk must not hide the error."""
+    if not tracker.started:
+        return None
+    logged = False
+    with contextlib.suppress(TrackingError, StoreError):
+        tracker.log_text(traceback.format_exc(), "error/traceback.txt")
+        tracker.set_tags({"lab.error": f"{type(error).__name__}: {error}"[:5000]})
+        if loop is not None:
+            _keep_best(loop)
+        logged = True
+    with contextlib.suppress(TrackingError, StoreError):
+        tracker.finish("FAILED")  # raises if anything before it failed, too
+        return "run marked FAILED, traceback logged" if logged else "run marked FAILED"
+    if tracker.final_status == "FAILED":
+        return "run marked FAILED"
+    return ("the run could not be marked FAILED (the store cannot be written): it stays RUNNING until "
+            "`lab runs clean` marks it FAILED, once the store can be written again")
 
 
 def _run_info(config: ResolvedConfig, tracker: RemoteTracker) -> RunInfo:
@@ -369,7 +430,9 @@ def _keep_best(loop: TrainingLoop) -> None:
 def _restore(loop: TrainingLoop, model: Model, resume: ResumePoint, tracker: RemoteTracker) -> None:
     """Load the checkpoint into the model and put the loop where the interrupted run was."""
     restore = getattr(model, "restore", None)
-    if callable(restore):
+    if resume.checkpoint is None:  # stopped before its first checkpoint: trained again from step 0
+        tracker.set_tags({"lab.resume": "from step 0 (the run had no checkpoint)"})
+    elif callable(restore):
         restore(resume.checkpoint)
     else:  # the plugin saves weights only: optimizer and RNG state start afresh
         model.load(resume.checkpoint)
@@ -398,6 +461,8 @@ class TrainingLoop:
         self.log_metrics = log_metrics
         self.callbacks = callbacks
         self.heartbeat: Heartbeat | None = None
+        self.interrupts: Interrupts | None = None
+        self.interrupt_note = ""  # what an interrupted run saved, for the run's tag and the CLI
         self.config_text = ""
         self.checkpoints: list[str] = []  # the run's checkpoint folders, oldest first
         self.reporter = reporter_from_environment()  # set when this run is a trial of `lab sweep`
@@ -420,9 +485,12 @@ class TrainingLoop:
         self.evaluations: list[tuple[int, dict[str, float]]] = []
         self.test_metrics: dict[str, float] = {}
 
-    def on_step(self, step: int) -> bool:
-        """Called by the model; returns False to stop training. Cheap unless something is due."""
+    def on_step(self, step: int, boundary: bool = True) -> bool:
+        """Called by the model; returns False to stop training. Cheap unless something is due. Checkpoints and
+        interrupts wait for a step boundary."""
         self.step = step
+        if boundary and self.interrupts is not None and self.interrupts.pending is not None:
+            self.stop_interrupted()
         if self.heartbeat is not None:
             self.heartbeat.step = step
         if self.bar is not None:
@@ -435,10 +503,23 @@ class TrainingLoop:
             if self.reporter is not None and self.reporter.should_stop(self._score(self.evaluations[-1][1]), step):
                 self.tracker.set_tags({"lab.pruned": "true"})  # a sweep's pruner: this trial is not promising
                 return self._stop(f"stopped: pruned by the sweep at step {step:,}")
-        if self.next_checkpoint is not None and step >= self.next_checkpoint:
+        if boundary and self.next_checkpoint is not None and step >= self.next_checkpoint:
             self.next_checkpoint = (step // self.runner.checkpoint_every + 1) * self.runner.checkpoint_every
             _save_checkpoint(self)
         return True  # the model owns its budget: SB3, say, still trains on the rollout that reached it
+
+    def stop_interrupted(self) -> None:
+        """Ctrl-C or SIGTERM arrived while training: checkpoint at this boundary, then stop the run."""
+        assert self.interrupts is not None
+        stop = self.interrupts.take()
+        assert stop is not None
+        try:
+            _save_checkpoint(self)
+            self.interrupt_note = f"checkpoint {self.checkpoints[-1]} saved"
+        except CheckpointError as e:  # still KILLED: the user stopped it; say why there is no new checkpoint
+            self.tracker.set_tags({"lab.error": str(e)})
+            self.interrupt_note = f"no checkpoint ({e})"
+        raise stop()
 
     def _stop(self, reason: str) -> bool:
         self.stop_reason = reason
@@ -508,10 +589,12 @@ class TrainingLoop:
 
 def _save_checkpoint(loop: TrainingLoop) -> None:
     """An atomic, verified checkpoint at the current step, uploaded to ``checkpoints/step-<N>``; older ones pruned."""
+    loop.tracker.flush()  # every metric logged before the checkpoint is in the store first: a kill -9 loses none
     root = loop.workdir / CHECKPOINTS
     folder = write_checkpoint(loop.model, root, loop.step, loop.config_text)
     loop.tracker.log_artifact(folder, f"{CHECKPOINTS}/{folder.name}")
-    loop.tracker.set_tags({"lab.checkpoint": folder.name, "lab.checkpoint.sha256": manifest_digest(folder)})
+    digest = manifest_digest(folder)
+    loop.tracker.set_tags({"lab.checkpoint": folder.name, DIGEST_TAG: digest, f"{DIGEST_TAG}.{folder.name}": digest})
     prune(root, loop.runner.checkpoint_keep)
     loop.checkpoints = [name for name in loop.checkpoints if name != folder.name] + [folder.name]
     keep = loop.runner.checkpoint_keep

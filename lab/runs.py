@@ -75,22 +75,31 @@ def list_runs(limit: int, stale_after: float = STALE_AFTER_SECONDS) -> list[RunR
 
 def row_of(run: Any, stale_after: float = STALE_AFTER_SECONDS) -> RunRow:
     """One MLflow run as a row, with its stale reason if any."""
-    return _row(run.info.run_id, run.info.run_name, run.info.status, run.info.start_time, run.data.tags, stale_after)
+    metric_steps = [metric.step for metric in getattr(run.data, "_metric_objs", ())]  # the latest of each key
+    return _row(run.info.run_id, run.info.run_name, run.info.status, run.info.start_time, run.data.tags, stale_after,
+                max(metric_steps, default=None))
 
 
 def _row(run_id: str, name: str | None, status: str, start_time_ms: int | None, tags: Mapping[str, str],
-         stale_after: float) -> RunRow:
+         stale_after: float, metric_step: int | None = None) -> RunRow:
     now = time.time()
     heartbeat = tags.get("lab.heartbeat")
     row = RunRow(
         run_id=run_id, name=name or "", plugin=tags.get("lab.plugin", "-"),
-        target=tags.get("lab.target", "-"), status=status,
-        step=int(tags["lab.step"]) if tags.get("lab.step", "").isdigit() else None,
+        target=tags.get("lab.target", "-"), status=status, step=_step(tags, metric_step),
         age_s=now - (start_time_ms or 0) / 1000, host=tags.get("lab.host", "-"),
         pid=int(tags["lab.pid"]) if tags.get("lab.pid", "").isdigit() else None,
         heartbeat_age_s=now - int(heartbeat) if heartbeat and heartbeat.isdigit() else None)
     row.stale_reason = stale_reason(row, stale_after)
     return row
+
+
+def _step(tags: Mapping[str, str], metric_step: int | None) -> int | None:
+    """How far the run got: its ``lab.step`` tag (set at its end, and by the heartbeat every 30 s), or the step of
+    its newest metric when that is further (a run killed -9 between heartbeats, before its first)."""
+    tagged = int(tags["lab.step"]) if tags.get("lab.step", "").isdigit() else None
+    known = [step for step in (tagged, metric_step) if step is not None]
+    return max(known) if known else None
 
 
 # ------------------------------------------------------------------------------ reading a local store directly
@@ -134,7 +143,10 @@ def _local_rows(limit: int, stale_after: float) -> list[RunRow] | None:
                 f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({','.join('?' * len(runs))}) "
                 f"AND key IN ({','.join('?' * len(ROW_TAGS))})", [*tags, *ROW_TAGS]):
             tags[run_id][key] = value
-        return [_row(run_id, name, status, start, tags[run_id], stale_after) for run_id, name, status, start in runs]
+        steps = dict(store.execute(f"SELECT run_uuid, MAX(step) FROM latest_metrics WHERE run_uuid IN "
+                                   f"({','.join('?' * len(runs))}) GROUP BY run_uuid", list(tags)).fetchall())
+        return [_row(run_id, name, status, start, tags[run_id], stale_after, steps.get(run_id))
+                for run_id, name, status, start in runs]
 
     return _read(database, read)
 
@@ -200,10 +212,13 @@ def _local_folder(uri: str) -> Path | None:
 
 def clean(rows: list[RunRow]) -> list[RunRow]:
     """Mark the stale rows FAILED, with the reason as the ``lab.error`` tag; returns them."""
-    from lab.tracking import client
+    from lab.tracking import check_store, client
 
-    mlflow_client = client()
     stale = [row for row in rows if row.stale_reason]
+    if not stale:  # nothing to write: a read-only store is fine
+        return []
+    check_store(write=True)
+    mlflow_client = client()
     for row in stale:
         mlflow_client.set_tag(row.run_id, "lab.error", f"stale: {row.stale_reason} (marked by lab runs clean)")
         mlflow_client.set_terminated(row.run_id, status="FAILED")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import smoke
-from lab.config import parse_overrides, resolve
+from lab.config import check_unique_keys, parse_overrides, replace_override, resolve
 from lab.errors import ConfigError
 from lab.registry import Registry
 
@@ -79,6 +79,7 @@ def parse(registry: Registry, args: Sequence[str]) -> SweepPlan:
     """Split the arguments into searched keys, sweep keys and fixed run keys; check them all before anything runs.
 
     ``config=FILE.yaml`` gives the same keys in YAML (``lr: loguniform(1e-5,1e-2)``); command-line keys win."""
+    check_unique_keys(args)  # searched keys too, which the grammar does not parse
     args = _with_file(args)
     space: dict[str, Space] = {}
     run_args: list[str] = []
@@ -368,7 +369,7 @@ def _loop(study: Any, plan: SweepPlan, plugins_dir: str | None, parent_id: str, 
                 if job.seed == 0 and plan.pruner != "none":
                     environment[TRIAL_ENV] = json.dumps({"storage": plan.storage, "study": plan.study,
                                                          "trial": job.trial.number})
-                launcher.start(job, [*command, *job.args, "progress=false"], environment)
+                launcher.start(job, [*command, *replace_override(job.args, "progress", "false")], environment)
                 running.append(job)
             if not running and not queue:
                 break

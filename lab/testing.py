@@ -215,7 +215,7 @@ def _trained(config: Any) -> Any:
     torch.set_num_threads(config.runner.threads or 1)
     seed_everything(config.runner.seed)
     model = config.plugin.build(build_context(config, "cpu"))
-    model.train(config.runner.steps, lambda step: True)
+    model.train(config.runner.steps, lambda step, boundary=True: True)
     return model
 
 

@@ -5,14 +5,20 @@ two-core laptop that is several percent of a short run. ``RemoteTracker`` starts
 at once, so the import overlaps the parent's torch import and model building, and sends it JSON lines on a
 pipe; the worker drives an in-process :class:`lab.tracking.Tracker`. Calls that return nothing are sent
 without waiting; ``start`` is answered lazily, artifact calls and ``finish`` are waited for (files must not
-vanish before they are copied). The worker runs in its own session, so a Ctrl-C meant for training never
-kills it; if the parent dies without finishing, the worker marks the run FAILED instead of leaving it RUNNING.
+vanish before they are copied), and ``flush`` waits until every metric sent before it is committed to the store:
+the worker writes its buffered metrics before any call it answers, so a checkpoint is never recorded ahead of
+the metrics logged before it. The worker runs in its own session, so a Ctrl-C meant for training never kills it;
+if the parent dies without finishing, the worker marks the run FAILED instead of leaving it RUNNING, saying
+"crashed (signal N)" when the parent died of a fatal signal (its faulthandler writes to a pipe the worker reads).
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -21,13 +27,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-SYNC_OPS = {"artifact", "curve", "delete", "finish", "pyfunc"}
+SYNC_OPS = {"artifact", "curve", "delete", "finish", "flush", "pyfunc"}
+# The worker's exit status when its parent went away without finishing the run.
+MARKED_FAILED = 3  # it marked the run FAILED
+NOT_MARKED = 4  # it could not (the store cannot be written): the run stays RUNNING
+# faulthandler's first line names the fatal signal the parent died of.
+FATAL_SIGNALS = {"Segmentation fault": signal.SIGSEGV, "Floating point exception": signal.SIGFPE,
+                 "Aborted": signal.SIGABRT, "Bus error": signal.SIGBUS, "Illegal instruction": signal.SIGILL}
 SEND_EVERY_POINTS = 1000  # one message per MLflow batch
 SEND_EVERY_SECONDS = 5.0  # so the UI shows live curves even when metrics come slowly
 
 
 class TrackingError(RuntimeError):
-    """The tracking worker reported an error or died."""
+    """The tracking worker reported an error or died. ``applied``: the call itself succeeded, and the error is
+    that of an earlier call that was not waited for."""
+
+    def __init__(self, message: str, applied: bool = False) -> None:
+        super().__init__(message)
+        self.applied = applied
 
 
 class RemoteTracker:
@@ -37,26 +54,37 @@ class RemoteTracker:
         from lab.tracking import quiet_mlflow
 
         quiet_mlflow()  # the worker inherits the setting
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "lab.tracking_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, start_new_session=True, bufsize=1,
-        )
+        crash_reader, self._crash_writer = os.pipe()  # what faulthandler says if this process dies of a signal
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "lab.tracking_worker", str(crash_reader)], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, text=True, start_new_session=True, bufsize=1, pass_fds=(crash_reader,),
+            )
+        finally:
+            os.close(crash_reader)
         self._lock = threading.Lock()
         self._run: dict[str, Any] | None = None
         self._start_pending = False
         self._buffer: list[list[Any]] = []
         self._last_send = time.monotonic()
+        self._reporting_crashes = False
+        self._faulthandler_was_enabled = False
+        self.final_status: str | None = None
+        """The status the run has in the store once finish() or close() returned; None while it is RUNNING."""
 
     # -------------------------------------------------------------------------------------- plumbing
 
     def _send(self, op: str, **payload: Any) -> None:
-        assert self._process.stdin is not None
-        try:
-            with self._lock:  # the heartbeat thread sends too: one whole line at a time
-                self._process.stdin.write(json.dumps({"op": op, **payload}) + "\n")
-                self._process.stdin.flush()
-        except BrokenPipeError:
-            raise TrackingError(f"the tracking worker exited (code {self._process.poll()})") from None
+        stdin = self._process.stdin
+        assert stdin is not None
+        with self._lock:  # the heartbeat thread sends too: one whole line at a time
+            if stdin.closed:  # closed by finish() or close(), perhaps while another thread was about to send
+                raise TrackingError("the tracking worker was closed")
+            try:
+                stdin.write(json.dumps({"op": op, **payload}) + "\n")
+                stdin.flush()
+            except (OSError, ValueError):  # a broken pipe: the worker died
+                raise TrackingError(f"the tracking worker exited (code {self._process.poll()})") from None
 
     def _reply(self) -> dict[str, Any]:
         assert self._process.stdout is not None
@@ -64,8 +92,12 @@ class RemoteTracker:
         if not line:
             raise TrackingError(f"the tracking worker exited (code {self._process.wait()})")
         reply = json.loads(line)
+        if reply.get("store_error"):  # the store itself is at fault (read-only, corrupt): one line to the user
+            from lab.errors import StoreError
+
+            raise StoreError(reply["store_error"])
         if reply.get("error"):
-            raise TrackingError(reply["error"])
+            raise TrackingError(reply["error"], applied=bool(reply.get("applied")))
         return reply
 
     def _call(self, op: str, **payload: Any) -> dict[str, Any]:
@@ -87,6 +119,21 @@ class RemoteTracker:
     def resume(self, run_id: str, tags: Mapping[str, str]) -> None:
         self._send("resume", run_id=run_id, tags=dict(tags))
         self._start_pending = True
+
+    @property
+    def started(self) -> bool:
+        """Whether the run exists in the store (its start was answered without an error)."""
+        with contextlib.suppress(Exception):  # TrackingError, or StoreError (a read-only or corrupt store)
+            self._take_start_reply()
+        return self._run is not None
+
+    def report_crashes(self) -> None:
+        """If this process dies of a fatal signal (a segfault in an extension, say), the worker records the run
+        FAILED as "crashed (signal N)" with the Python stack of every thread, rather than a vague exit. One
+        tracker per process may do this (faulthandler has one output); close() gives faulthandler back."""
+        self._faulthandler_was_enabled = faulthandler.is_enabled()  # by -X faulthandler, or pytest
+        faulthandler.enable(file=self._crash_writer, all_threads=True)
+        self._reporting_crashes = True
 
     def _info(self, key: str) -> str:
         self._take_start_reply()
@@ -119,13 +166,20 @@ class RemoteTracker:
         timestamp = int(time.time() * 1000)
         self._buffer.extend([key, float(value), timestamp, int(step)] for key, value in metrics.items())
         if len(self._buffer) >= SEND_EVERY_POINTS or time.monotonic() - self._last_send > SEND_EVERY_SECONDS:
-            self.flush()
+            self._send_metrics()
 
-    def flush(self) -> None:
+    def _send_metrics(self) -> None:
+        """Hand the buffered metrics to the worker, without waiting (it buffers them in turn)."""
         if self._buffer:
             self._send("metrics", metrics=self._buffer)
             self._buffer = []
         self._last_send = time.monotonic()
+
+    def flush(self) -> None:
+        """Return once every metric logged so far is committed to the store: a kill -9 of both processes from
+        then on loses none of them (evaluations and checkpoints flush; a round trip of a few milliseconds)."""
+        self._send_metrics()
+        self._call("flush")
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self._send("text", text=text, artifact_file=artifact_file)
@@ -134,7 +188,7 @@ class RemoteTracker:
         self._send("dataset", name=name, digest=digest, source=source, profile=profile)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self.flush()
+        self._send_metrics()  # the worker commits them before the artifact
         self._call("artifact", path=str(path), artifact_path=artifact_path)
 
     def delete_artifacts(self, artifact_path: str) -> None:
@@ -146,36 +200,58 @@ class RemoteTracker:
 
     def log_learning_curve(self, evaluations: list[tuple[int, Mapping[str, float]]], score_key: str,
                            target: float | None) -> None:
-        self.flush()
+        self._send_metrics()
         self._call("curve", evaluations=evaluations, score_key=score_key, target=target)
 
     def log_pyfunc(self, weights: Path, config_text: str, examples: Path, requirements: list[str]) -> None:
         """Log ``weights`` as the run's MLflow pyfunc model (lab.pyfunc), signature from the example files."""
-        self.flush()
+        self._send_metrics()
         self._call("pyfunc", weights=str(weights), config_text=config_text, examples=str(examples),
                    requirements=requirements)
 
     def finish(self, status: str) -> None:
-        self.flush()
+        """Mark the run ``status``; ``final_status`` then says what the store holds, even when this raises."""
         try:
+            self._send_metrics()
             self._call("finish", status=status)
+        except TrackingError as e:
+            if e.applied:  # an earlier call failed, but the run has its status
+                self.final_status = status
+                self.close(wait=False)
+            else:
+                self.close()  # the worker tries once more to mark the run FAILED on its way out
+            raise
         except BaseException:
             self.close()
             raise
+        self.final_status = status
         # The run is complete in the store: let the worker shut its libraries down without waiting for it.
         self.close(wait=False)
 
     def close(self, wait: bool = True) -> None:
         """Let the worker go (it marks an unfinished run FAILED) and, by default, reap it."""
-        if self._process.stdin and not self._process.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self._process.stdin.close()
+        if self._reporting_crashes:  # from here on a crash of this process is no longer the run's
+            self._reporting_crashes = False
+            if self._faulthandler_was_enabled and sys.__stderr__ is not None:
+                faulthandler.enable(file=sys.__stderr__, all_threads=True)
+            else:
+                faulthandler.disable()
+        with self._lock:  # not while the heartbeat thread is writing a line
+            if self._process.stdin and not self._process.stdin.closed:
+                with contextlib.suppress(OSError):
+                    self._process.stdin.close()
+            if self._crash_writer >= 0:  # once: the number may belong to another file afterwards
+                os.close(self._crash_writer)
+                self._crash_writer = -1
         if not wait:
             return
         try:
-            self._process.wait(timeout=60)
+            code = self._process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self._process.kill()
+            return
+        if self.final_status is None and code == MARKED_FAILED:
+            self.final_status = "FAILED"
 
 
 def _plain(value: Any) -> Any:
@@ -185,21 +261,28 @@ def _plain(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------ the worker
 
 
-def serve(requests: IO[str], replies: IO[str]) -> None:
-    """Apply the parent's requests to an in-process Tracker until ``finish`` or end of input."""
+def serve(requests: IO[str], replies: IO[str], crashes: int | None = None) -> int:
+    """Apply the parent's requests to an in-process Tracker until ``finish`` or end of input; returns the exit
+    status (0, or MARKED_FAILED/NOT_MARKED when the parent went away first). ``crashes``: the pipe the parent's
+    faulthandler writes to."""
     import mlflow  # noqa: F401 - the expensive import, done while the parent is still starting up
 
+    from lab.errors import StoreError
     from lab.tracking import Tracker
 
     tracker: Tracker | None = None
     deferred_error: str | None = None
+    error_tagged = False  # the parent recorded why the run failed: keep its words
 
     def reply(**payload: Any) -> None:
         replies.write(json.dumps(payload) + "\n")
         replies.flush()
 
     for line in requests:
-        request = json.loads(line)
+        try:
+            request = json.loads(line)
+        except ValueError:  # the last line of a parent that died while writing it
+            break
         op = request.pop("op")
         try:
             if op in ("start", "resume"):
@@ -212,21 +295,90 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
                 _preload_plotting()  # while the parent trains, so the learning curve is quick at the end
                 continue
             assert tracker is not None, f"{op} before start"
-            _apply(tracker, op, request)
-            if op in SYNC_OPS:
-                reply(error=deferred_error)
-                deferred_error = None
             if op == "finish":
-                return
+                reply(error=_finish(tracker, request["status"]) or deferred_error, applied=True)
+                return 0
+            if op in SYNC_OPS:  # nothing is answered before the metrics sent ahead of it are committed
+                tracker.flush()
+            _apply(tracker, op, request)
+            error_tagged = error_tagged or (op == "tags" and "lab.error" in request["tags"])
+            if op in SYNC_OPS:
+                reply(error=deferred_error, applied=True)
+                deferred_error = None
+        except StoreError as e:
+            if op in ("start", "resume") or op in SYNC_OPS:
+                reply(store_error=str(e))
+            else:
+                deferred_error = deferred_error or f"{op}: {e}"
         except Exception as e:  # reported to the parent at its next synchronous call
             message = f"{op}: {type(e).__name__}: {e}"
             if op in ("start", "resume") or op in SYNC_OPS:
                 reply(error=message)
             else:
                 deferred_error = deferred_error or message
-    if tracker is not None:  # the parent went away without finishing: never leave the run RUNNING
-        tracker.set_tags({"lab.error": "the lab process exited before finishing the run"})
-        tracker.finish("FAILED")
+    if tracker is None:
+        return 0
+    return _orphaned(tracker, _crash_report(crashes), error_tagged)
+
+
+def _finish(tracker: Any, status: str) -> str | None:
+    """Mark the run ``status`` even when its last metrics cannot be written (a full disk); returns that error,
+    if any. A failure to set the status itself is raised."""
+    try:
+        tracker.flush()
+    except Exception as e:
+        unsaved = f"finish: {type(e).__name__}: {e} ({tracker.unsaved_metrics} metric points could not be written)"
+    else:
+        unsaved = None
+    tracker.terminate(status)
+    return unsaved
+
+
+def _orphaned(tracker: Any, crash: str, error_tagged: bool) -> int:
+    """The parent went away without finishing: never leave the run RUNNING, and say how it ended if known."""
+    why = _crash_cause(crash)
+    try:
+        if crash:
+            tracker.log_text(crash, "error/crash.txt")
+        if why:
+            tracker.set_tags({"lab.error": f"the lab process {why}; its Python stack is in error/crash.txt"})
+        elif not error_tagged:
+            tracker.set_tags({"lab.error": "the lab process exited before finishing the run"})
+    except Exception:  # what cannot be said does not keep the run RUNNING
+        pass
+    try:
+        _finish(tracker, "FAILED")
+    except Exception as e:  # the store cannot be written (a full disk): the run stays RUNNING
+        if why:
+            print(f"lab: the lab process {why}; run {tracker.run_id} could not be marked FAILED ({e}): "
+                  "`lab runs clean` marks it once the store can be written", file=sys.stderr)
+        return NOT_MARKED
+    if why:
+        print(f"lab: the lab process {why}: run {tracker.run_id} marked FAILED, its Python stack logged as "
+              "error/crash.txt", file=sys.stderr)
+    return MARKED_FAILED
+
+
+def _crash_report(crashes: int | None) -> str:
+    """What the parent's faulthandler wrote before the parent died (empty if it did not crash)."""
+    if crashes is None:
+        return ""
+    chunks = []
+    os.set_blocking(crashes, False)  # a parent that is alive (it closed its end of stdin) has written nothing
+    with contextlib.suppress(BlockingIOError, OSError):
+        while chunk := os.read(crashes, 1 << 16):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _crash_cause(crash: str) -> str | None:
+    """ "crashed (signal 11, Segmentation fault)" from faulthandler's report, None if there is none."""
+    first = crash.lstrip().partition("\n")[0]
+    if not first.startswith("Fatal Python error: "):
+        return None
+    name = first.removeprefix("Fatal Python error: ").strip()
+    number = FATAL_SIGNALS.get(name)
+    return f"crashed (signal {int(number)}, {name})" if number is not None else f"crashed ({name})"
 
 
 def _preload_plotting() -> None:
@@ -272,18 +424,17 @@ def _apply(tracker: Any, op: str, request: dict[str, Any]) -> None:
             pyfunc.save(folder, Path(request["weights"]), request["config_text"], Path(request["examples"]),
                         request["requirements"])
             tracker.log_artifact(folder, pyfunc.PYFUNC_MODEL)
-    elif op == "finish":
-        tracker.finish(request["status"])
+    elif op == "flush":
+        tracker.flush()
     else:
         raise ValueError(f"unknown request {op!r}")
 
 
 def main() -> None:
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and then finishes the run
     replies, sys.stdout = sys.stdout, sys.stderr  # keep stray prints off the reply channel
-    serve(sys.stdin, replies)
+    crashes = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    sys.exit(serve(sys.stdin, replies, crashes))
 
 
 if __name__ == "__main__":

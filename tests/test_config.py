@@ -118,3 +118,20 @@ def test_bad_config_files(tmp_path: Path, text, message):
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="config file not found: nowhere.yaml"):
         load_config_file("nowhere.yaml")
+
+
+@pytest.mark.parametrize("args", [["seed=1", "seed=2"], ["plugin=dqn", "env=CartPole", "plugin=ppo"],
+                                  ["seed=1", "+seed=2"], ["seed=0,1", "seed=2"]])
+def test_a_key_given_twice_is_refused(args):
+    """The last would win silently: `plugin=dqn ... plugin=ppo` trained ppo."""
+    with pytest.raises(ConfigError, match="is given twice; give each key once"):
+        parse_overrides(args, sweeps=True)
+
+
+def test_processes_lab_starts_get_each_key_once():
+    """Child runs, sweep trials and data-parallel ranks get progress=false in place of the user's progress=."""
+    from lab.config import replace_override
+
+    assert replace_override(["run", "plugin=toy", "progress=true", "seed=1"], "progress", "false") == [
+        "run", "plugin=toy", "seed=1", "progress=false"]
+    assert replace_override(["run", "plugin=toy"], "progress", "false") == ["run", "plugin=toy", "progress=false"]

@@ -56,12 +56,12 @@ def test_run_interrupt_resume_eval_through_a_tracking_server(lab, server, tmp_pa
     (run,) = client.search_runs([client.get_experiment_by_name("remote").experiment_id])
     assert run.info.status == "KILLED" and run.info.artifact_uri.startswith("mlflow-artifacts:")
     names = lambda: sorted(a.path for a in client.list_artifacts(run.info.run_id, "checkpoints"))  # noqa: E731
-    assert names() == ["checkpoints/step-150", "checkpoints/step-176"]
+    assert names() == ["checkpoints/step-150", "checkpoints/step-177"]
 
     resumed = lab("run", f"resume={run.info.run_id}", "progress=false")
     assert resumed.code == 0, resumed.err
     run = client.get_run(run.info.run_id)
-    assert run.info.status == "FINISHED" and run.data.tags["lab.resumed_from"] == "step-176"
+    assert run.info.status == "FINISHED" and run.data.tags["lab.resumed_from"] == "step-177"
     assert names() == ["checkpoints/step-350", "checkpoints/step-400"], "the newest 2 across both sessions"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "eval/mean_return")]
     assert steps == list(range(50, 401, 50)), "no gaps, no duplicates"

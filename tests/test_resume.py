@@ -12,16 +12,17 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-# Ctrl-C at a chosen moment, from inside the run: a callback raising KeyboardInterrupt at the first evaluation at or
-# after $INTERRUPT_AT (the runner saves a checkpoint and marks the run KILLED, exactly as for a real Ctrl-C).
+# Ctrl-C at a chosen moment, from inside the run: a callback sending its process SIGINT at the first evaluation at
+# or after $INTERRUPT_AT (the runner checkpoints at the next step boundary and marks the run KILLED).
 INTERRUPTER = textwrap.dedent("""
     import os
+    import signal
     from lab.api import hookimpl
 
     @hookimpl
     def on_metrics(metrics, step):
         if any(key.startswith("eval/") for key in metrics) and step >= int(os.environ["INTERRUPT_AT"]):
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
     """)
 
 
@@ -52,19 +53,19 @@ def test_a_killed_run_resumes_in_the_same_run(lab, client, with_toy_plugin):
     assert "model" in {a.path for a in client.list_artifacts(run_id)}
     resumed = lab("run", f"resume={run_id}", "progress=false")
     assert resumed.code == 0, resumed.err
-    assert f"resuming run {run_id} at step 76" in resumed.out
+    assert f"resuming run {run_id} at step 77" in resumed.out
     assert "restores weights only" in resumed.err, "the toy has no checkpoint()/restore()"
     run = only_run(client)
     assert run.info.run_id == run_id and run.info.status == "FINISHED"
-    assert run.data.tags["lab.resumed_from"] == "step-76" and run.data.tags["lab.step"] == "300"
+    assert run.data.tags["lab.resumed_from"] == "step-77" and run.data.tags["lab.step"] == "300"
     assert history(client, run_id, "eval/mean_return") == [50, 100, 150, 200, 250, 300], "no gaps, no duplicates"
 
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["rate=0.5"], "resume cannot change logged params (rate: 0.01 -> 0.5); only steps, progress, device"),
-    (["steps=50"], "steps=50: the checkpoint is at step 76"),
+    (["steps=50"], "steps=50: the checkpoint is at step 77"),
     (["config=x.yaml"], "config= does not go with resume="),
-    (["trust=maybe"], "trust=maybe: expected true or false"),
+    (["trust=true"], "trust=: lab loads no pickled file"),
 ])
 def test_resume_refuses_changes_and_bad_budgets(lab, client, with_toy_plugin, extra, message):
     assert lab("run", "plugin=toy", "env=Toy", "steps=300", "interrupt_at=77", "progress=false").code == 130
@@ -85,7 +86,7 @@ def test_resume_refuses_unknown_live_and_checkpointless_runs(lab, client, with_t
                              tags={"lab.host": "elsewhere", "lab.pid": "1", "lab.heartbeat": "9999999999"})
     result = lab("run", f"resume={live.info.run_id}")
     assert result.code == 2 and "is still RUNNING" in result.err
-    assert "trust= applies to resume=" in lab("run", "plugin=toy", "env=Toy", "trust=true").err
+    assert "trust=: lab loads no pickled file" in lab("run", "plugin=toy", "env=Toy", "trust=true").err
 
 
 def write_manifest(folder: Path, step: int) -> None:
@@ -103,7 +104,7 @@ class Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_an_outside_checkpoint_with_pickles_is_refused_without_trust(lab, client, tmp_path):
+def test_a_checkpoint_with_pickles_is_refused_before_anything_is_read(lab, client, tmp_path):
     folder = tmp_path / "downloaded" / "step-500"
     folder.mkdir(parents=True)
     marker = tmp_path / "code-ran"
@@ -113,15 +114,32 @@ def test_an_outside_checkpoint_with_pickles_is_refused_without_trust(lab, client
     write_manifest(folder, 500)
     result = lab("run", f"resume={folder}")
     assert result.code == 2
-    assert "replay_buffer.pkl, sb3_algorithm.zip load by unpickling" in result.err and "trust=true" in result.err
+    assert "replay_buffer.pkl, sb3_algorithm.zip load by unpickling" in result.err and "lab loads none" in result.err
     assert not marker.exists(), "nothing from the folder ran"
     assert client.search_experiments() == [] or client.search_runs(
         [e.experiment_id for e in client.search_experiments()]) == []
-    (folder / "policy.safetensors").write_bytes(b"tampered")  # not in the manifest: fine; altering a listed file:
-    (folder / "config.yaml").write_text("plugin: dqn\n")
-    tampered = lab("run", f"resume={folder}", "trust=true")
+    assert "trust=: lab loads no pickled file" in lab("run", f"resume={folder}", "trust=true").err
+    for name in ("sb3_algorithm.zip", "replay_buffer.pkl"):
+        (folder / name).unlink()
+    write_manifest(folder, 500)
+    (folder / "config.yaml").write_text("plugin: dqn\n")  # altered after its manifest was written
+    tampered = lab("run", f"resume={folder}")
     assert tampered.code == 2 and "does not match its sha256" in tampered.err
     assert not marker.exists()
+
+
+def test_a_checkpoint_swapped_in_the_store_is_refused(lab, client, with_toy_plugin):
+    """Swapping a file of a stored checkpoint and recomputing its manifest.json does not get past the digest the
+    run tagged when it wrote the checkpoint."""
+    assert lab("run", "plugin=toy", "env=Toy", "steps=300", "interrupt_at=77", "progress=false").code == 130
+    run = only_run(client)
+    folder = Path(run.info.artifact_uri.removeprefix("file://")) / "checkpoints" / "step-77"
+    (folder / "manifest.json").unlink()
+    (folder / "toy.json").write_text('{"step": 77, "weights": [0]}')
+    write_manifest(folder, 77)
+    result = lab("run", f"resume={run.info.run_id}")
+    assert result.code == 2 and "does not match the sha256 the run tagged" in result.err, result.err
+    assert only_run(client).info.status == "KILLED", "nothing was reopened"
 
 
 @pytest.mark.slow
@@ -161,32 +179,32 @@ def test_a_torch_plugin_resumes_to_exactly_the_same_weights(lab, client, interru
 
 @pytest.mark.slow
 def test_an_sb3_agent_resumes_with_its_replay_buffer_and_counters(lab, client, interrupter, monkeypatch):
+    import numpy as np
+
     args = ["plugin=dqn", "env=CartPole", "steps=3000", "eval_every=1000", "eval_episodes=2", "learning_starts=200",
             "checkpoint_every=1000", "stop_when_solved=false", "progress=false", "gif=false"]
     monkeypatch.setenv("INTERRUPT_AT", "2000")
     assert lab("--plugins-dir", str(interrupter), "run", *args).code == 130
     run = only_run(client)
     checkpoints = Path(run.info.artifact_uri.removeprefix("file://")) / "checkpoints"
-    assert run.data.tags["lab.checkpoint"] == "step-2000"
-    assert {"sb3_algorithm.zip", "replay_buffer.pkl", "policy.safetensors", "manifest.json"} <= {
-        p.name for p in (checkpoints / "step-2000").iterdir()}
+    # DQN's preset collects 256 steps between updates; SB3's step boundary is the start of a collection, so
+    # Ctrl-C at step 2000 takes effect at 2048, with every transition so far stored and trained on.
+    assert run.data.tags["lab.checkpoint"] == "step-2048"
+    assert {"policy.safetensors", "training_state.safetensors", "training_state.json", "replay_buffer.npz",
+            "env_state.json", "manifest.json"} <= {p.name for p in (checkpoints / "step-2048").iterdir()}
+    assert not [p for p in checkpoints.rglob("*") if p.suffix in (".zip", ".pkl")], "nothing pickled"
 
-    def saved(step: int):
-        from stable_baselines3 import DQN
+    def saved(step: int) -> tuple[int, int]:
+        folder = checkpoints / f"step-{step}"
+        with np.load(folder / "replay_buffer.npz", allow_pickle=False) as buffer:
+            rows = len(buffer["observations"])
+        return json.loads((folder / "training_state.json").read_text())["values"]["num_timesteps"], rows
 
-        model = DQN.load(checkpoints / f"step-{step}" / "sb3_algorithm.zip")
-        model.load_replay_buffer(checkpoints / f"step-{step}" / "replay_buffer.pkl")
-        return model.num_timesteps, model.replay_buffer.size()
-
-    # SB3 stores a step's transition after its callback returns: Ctrl-C inside step 2000 leaves 1999 stored.
-    assert saved(2000) == (2000, 1999)
+    assert saved(2048) == (2048, 2048)
     resumed = lab("run", f"resume={run.info.run_id}", "progress=false")
     assert resumed.code == 0, resumed.err
     run = only_run(client)
-    # DQN's preset collects 256 steps per update: the budget ends inside the chunk that crosses 3000.
-    assert run.info.status == "FINISHED" and 3000 <= int(run.data.tags["lab.step"]) < 3000 + 256
-    # The 1999 saved transitions were kept; steps 2001-2999 added 999 (step 3000's is stored after its checkpoint).
-    assert saved(3000) == (3000, 1999 + 999), "the resumed run kept the whole buffer"
+    assert run.info.status == "FINISHED" and int(run.data.tags["lab.step"]) == 3072, "the chunk that crosses 3000"
     assert history(client, run.info.run_id, "eval/mean_return") == [1000, 2000, 3000]
     steps = history(client, run.info.run_id, "rollout/exploration_rate")
     assert steps == sorted(steps) and steps[-1] > 2000, "SB3's own counters continue"

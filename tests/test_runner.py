@@ -87,10 +87,10 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_killed(lab, runs):
     assert result.code == 130
     (run,) = runs()
     assert run.info.status == "KILLED"
-    # The interrupt came inside step 77, before the runner heard of it: the checkpoint is of step 76.
-    assert run.data.tags["lab.checkpoint"] == "step-76"
-    assert run.data.tags["lab.step"] == "76", "`lab runs` shows where it stopped, even before any heartbeat"
-    assert {"checkpoints/step-76/toy.json", "checkpoints/step-76/manifest.json"} <= artifacts(run)
+    # Ctrl-C came inside step 77: it takes effect at the step's end (a step boundary), checkpointed there.
+    assert run.data.tags["lab.checkpoint"] == "step-77"
+    assert run.data.tags["lab.step"] == "77", "`lab runs` shows where it stopped, even before any heartbeat"
+    assert {"checkpoints/step-77/toy.json", "checkpoints/step-77/manifest.json"} <= artifacts(run)
 
 
 def test_an_exception_marks_the_run_failed_with_its_traceback(lab, runs):

@@ -117,3 +117,61 @@ def test_a_sigkilled_run_is_found_stale_and_cleaned(lab, client):
     assert started >= tagged and f"checkpoints/step-{started}" in folders
     finished = client.get_run(run.info.run_id)
     assert finished.info.status == "FINISHED" and int(finished.data.tags["lab.step"]) >= tagged + 4096
+
+
+class PowerLoss(BaseException):
+    """The lab process dies on the spot (kill -9, the OOM killer): nothing of it runs any more."""
+
+
+def test_a_kill_9_after_a_checkpoint_loses_nothing_logged_before_it_and_the_run_recovers(lab, client,
+                                                                                        with_toy_plugin, monkeypatch):
+    """Flush before each checkpoint: the worker commits every metric logged before a checkpoint ahead of the
+    checkpoint itself, so killing both processes right after it loses none of them. `lab runs` shows how far the
+    run got (not the step of its last heartbeat), `lab runs clean` marks it FAILED, and once resumed and
+    finished it no longer carries that error."""
+    from lab import runner
+
+    save = runner._save_checkpoint
+
+    def save_then_die(loop: runner.TrainingLoop) -> None:
+        save(loop)
+        if loop.step >= 200:
+            loop.tracker._process.kill()  # the worker, with whatever it had not written, and then lab
+            loop.tracker._process.wait()
+            raise PowerLoss
+
+    monkeypatch.setattr(runner, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 3600.0)  # its only beat, at the start, says step 0
+    args = ["plugin=toy", "env=Toy", "steps=400", "eval_every=100", "checkpoint_every=100", "progress=false",
+            "stop_when_solved=false"]
+    with pytest.raises(PowerLoss):
+        lab("run", *args)
+    monkeypatch.setattr(runner, "_save_checkpoint", save)
+    (run,) = client.search_runs([client.get_experiment_by_name("toy-Toy-v0").experiment_id])
+    assert run.info.status == "RUNNING" and run.data.tags["lab.step"] == "0"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == list(range(10, 201, 10))
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "eval/mean_return")] == [100, 200]
+
+    client.set_tag(run.info.run_id, "lab.pid", str(dead_pid()))  # the process is gone
+    (row,) = json.loads(lab("runs", "--json").out)
+    assert row["step"] == 200 and "is gone" in row["stale_reason"]
+    assert lab("runs", "clean").code == 0
+    assert client.get_run(run.info.run_id).data.tags["lab.error"].startswith("stale: ")
+
+    resumed = lab("run", f"resume={run.info.run_id}", "progress=false")
+    assert resumed.code == 0, resumed.err
+    finished = client.get_run(run.info.run_id)
+    assert finished.info.status == "FINISHED" and finished.data.tags["lab.step"] == "400"
+    assert "lab.error" not in finished.data.tags, "the error was the last session's"
+    assert finished.data.tags["lab.error.previous"].startswith("stale: ")
+
+
+def test_the_step_of_a_run_is_its_furthest_metric_when_no_tag_says_more(client):
+    """Through MLflow (any store) as through the local sqlite store: the newest metric step counts."""
+    from lab import runs
+
+    run_id = fake_run(client, "other-host", 1, heartbeat_age=5)  # its tag says step 1200
+    client.log_metric(run_id, "rollout/ep_rew_mean", 20.0, step=7680)
+    (found,) = client.search_runs([client.get_experiment_by_name("fake").experiment_id])
+    assert runs.row_of(found).step == 7680
+    assert [row.step for row in runs.list_runs(5)] == [7680]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -93,3 +94,139 @@ def test_runs_started_at_once_on_a_brand_new_store(tmp_path: Path, monkeypatch):
     statuses = {MlflowClient().get_run(r).info.status for r in run_ids}
     assert len(set(run_ids)) == 4 and statuses == {"FINISHED"}
     assert os.path.exists(fresh / "mlflow.db")
+
+
+def test_flush_returns_once_every_metric_is_in_the_store():
+    """Flush before a checkpoint: a kill -9 of lab and its worker right after must lose nothing logged before it
+    (the worker buffers metrics too, so handing them over is not enough)."""
+    tracker = RemoteTracker()
+    tracker.start("durable", None, {})
+    for step in range(1, 41):  # far fewer than a batch: everything sits in buffers
+        tracker.log_metrics({"train/loss": 1.0 / step}, step)
+    tracker.log_metrics({"eval/mean_return": 7.5}, 40)
+    tracker.flush()
+    tracker._process.kill()  # what kill -9 does to the worker: no chance to write what it holds
+    tracker._process.wait()
+    client = MlflowClient()
+    assert [m.step for m in client.get_metric_history(tracker.run_id, "train/loss")] == list(range(1, 41))
+    assert client.get_run(tracker.run_id).data.metrics["eval/mean_return"] == 7.5
+    tracker.close()
+
+
+def test_the_heartbeat_is_silent_after_its_run_is_finished(monkeypatch):
+    """A beat racing the end of the run once printed `Exception in thread lab-heartbeat ... I/O operation on
+    closed file`; the closed tracker now answers TrackingError, which the heartbeat expects."""
+    import threading
+
+    from lab import runner
+
+    crashes: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(f"{args.exc_type.__name__}"))
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.001)
+    tracker = RemoteTracker()
+    tracker.start("heartbeat", None, {})
+    heartbeat = runner.Heartbeat(tracker)
+    tracker.finish("FINISHED")  # the heartbeat keeps beating against a closed tracker for a while
+    with pytest.raises(TrackingError, match="closed"):
+        tracker.set_tags({"late": "1"})
+    heartbeat.beat()
+    heartbeat.stop()
+    assert crashes == [] and not heartbeat._thread.is_alive()
+
+
+def test_a_parent_that_segfaults_is_recorded_as_crashed_not_interrupted(tmp_path: Path):
+    """A fatal signal in lab (a broken C extension, threads=100000) is FAILED "crashed (signal 11, ...)" with
+    the Python stack of the crash, by the worker that outlives it; never KILLED "interrupted by the user"."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import ctypes, sys\n"
+              "from lab.tracking_worker import RemoteTracker\n"
+              "tracker = RemoteTracker()\n"
+              "tracker.start('crashes', None, {})\n"
+              "tracker.report_crashes()\n"
+              "print(tracker.run_id, flush=True)\n"
+              "ctypes.string_at(0)\n")
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert process.returncode == -11, process.stderr
+    run_id = process.stdout.strip()
+    client = MlflowClient()
+    deadline = time.monotonic() + 60
+    while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)  # the worker lives on in its own session, and marks the run
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["lab.error"].startswith("the lab process crashed (signal 11, Segmentation fault)")
+    crash = Path(client.download_artifacts(run_id, "error/crash.txt", str(tmp_path)))
+    assert "Fatal Python error: Segmentation fault" in crash.read_text() and "string_at" in crash.read_text()
+
+
+def test_a_resumed_run_keeps_why_its_last_session_ended_as_history():
+    """`lab.error` (and `lab.stopped`) describe a session that is over: a resumed run that goes on to finish
+    must not carry them, but they are not forgotten."""
+    first = Tracker.start("history", None, {})
+    first.set_tags({"lab.error": "stale: process 12 on h is gone", "lab.stopped": "interrupted by the user"})
+    first.finish("FAILED")
+    resumed = Tracker.resume(first.run_id, {"lab.resumed_from": "step-100"})
+    resumed.finish("FINISHED")
+    tags = MlflowClient().get_run(first.run_id).data.tags
+    assert "lab.error" not in tags and "lab.stopped" not in tags
+    assert tags["lab.error.previous"] == "stale: process 12 on h is gone"
+    assert tags["lab.stopped.previous"] == "interrupted by the user"
+    assert tags["lab.resumed_from"] == "step-100"
+
+
+def test_a_failed_metric_write_is_kept_and_tried_again(monkeypatch):
+    """A batch that the store refused (a full disk, for a moment) stays buffered: the next flush writes it."""
+    tracker = Tracker.start("retry", None, {})
+    original = MlflowClient.log_batch
+    refusals = iter([OSError(28, "No space left on device")])
+
+    def log_batch(self, *args, **kwargs):
+        error = next(refusals, None)
+        if error is not None and kwargs.get("metrics"):
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    tracker.log_metrics({"loss": 1.0}, 1)
+    with pytest.raises(OSError, match="No space left"):
+        tracker.flush()
+    assert tracker.unsaved_metrics == 1
+    tracker.finish("FINISHED")
+    assert [m.step for m in MlflowClient().get_metric_history(tracker.run_id, "loss")] == [1]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a file size limit (RLIMIT_FSIZE) stands in for a full disk")
+def test_a_folder_upload_that_fails_leaves_no_partial_file(tmp_path: Path):
+    """MLflow copies a folder file by file, in place: a full disk midway left a 0-byte checkpoint zip in the run.
+    lab stages the copy beside it and renames it into place, or removes it. The disk fills for real here: the
+    process may write no file beyond 1,500 bytes, so the zip's copy fails in the kernel (EFBIG, as ENOSPC)."""
+    import subprocess
+
+    folder = tmp_path / "step-300"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"a" * 1000)
+    (folder / "b.zip").write_bytes(b"b" * 3000)
+    script = (f"import resource, sys\n"
+              f"from pathlib import Path\n"
+              f"from lab.tracking import Tracker\n"
+              f"tracker = Tracker.start('uploads', None, {{}})\n"
+              f"print(tracker.run_id, tracker.artifact_uri, flush=True)\n"
+              f"resource.setrlimit(resource.RLIMIT_FSIZE, (1500, resource.RLIM_INFINITY))\n"
+              f"try:\n"
+              f"    tracker.log_artifact(Path({str(folder)!r}), 'checkpoints/step-300')\n"
+              f"except OSError as e:\n"
+              f"    print('File too large' in str(e), 'b.zip' in str(e), flush=True)\n")
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    (run_id, artifact_uri), error = (line.split() for line in process.stdout.splitlines())
+    assert error == ["True", "True"]  # EFBIG: the zip could not grow
+    root = Path(artifact_uri.removeprefix("file://"))
+    assert not [path for path in root.rglob("*") if path.is_file()], "no partial file, no staging folder left"
+    tracker = Tracker(MlflowClient(), run_id)
+    tracker.log_artifact(folder, "checkpoints/step-300")  # the disk has room again: the same upload lands whole
+    assert {p.name: p.stat().st_size for p in (root / "checkpoints/step-300").iterdir()} == {"a.bin": 1000,
+                                                                                             "b.zip": 3000}
+    tracker.finish("FINISHED")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +16,10 @@ from lab.api import BuildContext, EnvSpec, Plugin, StepCallback, hookimpl, optio
 class ToyConfig:
     rate: float = option(0.01, "Score gained per step.")
     peak: int = option(0, "Step after which the score falls again; 0 = never.", min=0)
-    interrupt_at: int = option(0, "Raise KeyboardInterrupt at this step; 0 = never.", min=0)
+    interrupt_at: int = option(0, "Send this process SIGINT (Ctrl-C) inside this step; 0 = never.", min=0)
     fail_at: int = option(0, "Raise RuntimeError at this step; 0 = never.", min=0)
+    crash_at: int = option(0, "Die of a segmentation fault at this step, as a broken C extension does; 0 = never.",
+                           min=0)
     jitter: float = option(0.0, "Evaluations alternately add and subtract this much (lucky/unlucky episodes).")
     nan_at: int = option(0, "Log a NaN training loss at this step; 0 = never.", min=0)
     save_fails_at: int = option(0, "save() raises 'No space left on device' from this step on; 0 = never.", min=0)
@@ -38,9 +42,13 @@ class ToyModel:
             if self.config.step_seconds:
                 time.sleep(self.config.step_seconds)
             if self.step == self.config.interrupt_at and not self.resumed:
-                raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C: it takes effect at on_step
             if self.step == self.config.fail_at:
                 raise RuntimeError("toy failure")
+            if self.step == self.config.crash_at:
+                import ctypes
+
+                ctypes.string_at(0)  # reads address 0: SIGSEGV
             if self.step % 10 == 0:
                 self.log_metrics({"train/loss": 1.0 / self.step}, self.step)
             if self.step == self.config.nan_at:

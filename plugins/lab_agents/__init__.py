@@ -7,10 +7,11 @@ when a run starts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache, partial
+from functools import partial
+from typing import Any
 
-from lab.api import Plugin, hookimpl
-from lab_agents import configs
+from lab.api import EnvSpec, Plugin, hookimpl
+from lab_agents import configs, spaces
 from lab_agents.presets import preset_for
 
 # name -> (config class, action spaces it handles, description)
@@ -26,28 +27,26 @@ ALGORITHMS: dict[str, tuple[type, tuple[str, ...], str]] = {
                                            "continuous actions"),
 }
 
-@cache
-def action_space_of(env_id: str) -> tuple[str, str]:
-    """(class name, description) of an env's action space; builds the env once per process."""
-    import gymnasium
 
-    env = gymnasium.make(env_id)
-    try:
-        return type(env.action_space).__name__, str(env.action_space)
-    finally:
-        env.close()
+def check_spaces(algo: str, action_kinds: tuple[str, ...], env_id: str) -> str | None:
+    """Why ``algo`` cannot train on ``env_id`` (its observation or action space), None if it can: what `lab envs`
+    lists as the agents that fit, and what `lab run` refuses before a run exists."""
+    return spaces.space_problem(algo, action_kinds, env_id)
 
 
-def check_action_space(algo: str, spaces: tuple[str, ...], env_id: str) -> str | None:
-    kind, description = action_space_of(env_id)
-    if kind in spaces:
-        return None
-    return f"{algo} needs a {' or '.join(spaces)} action space and {env_id} has {description}"
+def check_config(config: Any, spec: EnvSpec | None) -> str | None:
+    """Configs SB3 would refuse with an assertion, or train on NaN with."""
+    return spaces.config_problem(config, spec.id) if isinstance(spec, EnvSpec) else None
+
+
+def check_resources(config: Any, spec: EnvSpec | None) -> str | None:
+    """A buffer that cannot fit in this machine's memory."""
+    return spaces.memory_problem(config, spec.id) if isinstance(spec, EnvSpec) else None
 
 
 @hookimpl
 def register_plugins(register: Callable[[Plugin], None]) -> None:
-    for name, (config, spaces, description) in ALGORITHMS.items():
+    for name, (config, action_kinds, description) in ALGORITHMS.items():
         register(Plugin(
             name=name,
             kind="agent",
@@ -55,7 +54,9 @@ def register_plugins(register: Callable[[Plugin], None]) -> None:
             factory="lab_agents.sb3:build",
             description=description,
             presets=partial(preset_for, name),
-            check_target=partial(check_action_space, name, spaces),
+            check_target=partial(check_spaces, name, action_kinds),
+            check_config=check_config,
+            check_resources=check_resources,
             score="mean_return",
         ))
 

@@ -6,6 +6,7 @@ SB3 except ``lr`` (``learning_rate``), the schedules, and the policy keys ``net_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,13 +26,21 @@ def _positive_list(value: list[int]) -> str | None:
 
 
 def _ent_coef(value: str) -> str | None:
-    if value == "auto" or value.startswith("auto_"):
+    """SB3 reads ``auto_X`` as a learned coefficient starting at X (asserting X > 0), anything else as a number."""
+    valid = "valid: auto, auto_<initial value > 0>, or a number >= 0"
+    if value == "auto":
         return None
     try:
-        float(value)
+        number = float(value.removeprefix("auto_"))
     except ValueError:
-        return "valid: auto, auto_<initial value>, or a number"
-    return None
+        return valid
+    initial = value.startswith("auto_")
+    return None if math.isfinite(number) and (number > 0 if initial else number >= 0) else valid
+
+
+def _positive_fraction(value: float) -> str | None:
+    # SB3's linear schedule divides by it: 0 raises ZeroDivisionError at the first step.
+    return None if 0.0 < value <= 1.0 else "must be in (0, 1]"
 
 
 @dataclass
@@ -114,7 +123,7 @@ class DQNConfig(OffPolicyConfig):
     train_freq: int = option(4, "Update the model every N steps.", min=1)
     target_update_interval: int = option(10_000, "Env steps between target network updates.", min=1)
     exploration_fraction: float = option(0.1, "Fraction of the budget over which epsilon decays.",
-                                         check=_fraction)
+                                         check=_positive_fraction)
     exploration_initial_eps: float = option(1.0, "Initial epsilon of epsilon-greedy.", check=_fraction)
     exploration_final_eps: float = option(0.05, "Final epsilon of epsilon-greedy.", check=_fraction)
     max_grad_norm: float = option(10.0, "Gradient clipping norm.", min=0.0)

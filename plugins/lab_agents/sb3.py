@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from functools import cached_property, partial
@@ -36,6 +37,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack,
 
 from lab.api import BuildContext, Recorder, StepCallback
 from lab_agents.configs import AgentConfig
+from lab_agents.state import load_state, restore_noise, save_state
 
 ALGORITHM_CLASSES: dict[str, type[BaseAlgorithm]] = {
     "DQNConfig": DQN, "PPOConfig": PPO, "A2CConfig": A2C, "SACConfig": SAC, "TD3Config": TD3, "DDPGConfig": DDPG,
@@ -51,8 +53,6 @@ WEIGHTS_FILE = "policy.safetensors"
 NORMALIZE_FILE = "normalize.safetensors"
 META_FILE = "agent.json"
 GIF_FILE = "play.gif"
-SB3_FILE = "sb3_algorithm.zip"
-REPLAY_FILE = "replay_buffer.pkl"
 ATARI_FRAME_SKIP = 4  # the standard Atari preprocessing (SB3's AtariWrapper, as in the DQN paper and the Zoo)
 ATARI_FRAME_STACK = 4
 
@@ -100,6 +100,8 @@ class SB3Agent:
             self.model = self.algorithm(policy, self.env, seed=self.seed, device=self.device, verbose=0, **kwargs)
         self.model.set_logger(Logger(folder=None, output_formats=[MetricsWriter(context.log_metrics)]))
         self.eval_envs = min(context.runner.eval_episodes, MAX_EVAL_ENVS)
+        self.evaluations_at: dict[int, int] = {}  # evaluations made at each step (a confirmation is a second)
+        self.restored_noise: list[list[float]] | None = None  # set by restore(), applied once learning starts
 
     @cached_property
     def eval_env(self) -> VecEnv:
@@ -131,12 +133,23 @@ class SB3Agent:
         if remaining > 0:
             # Off-policy algorithms log every 4 episodes by default: every episode gives denser curves.
             log_interval = 1 if isinstance(self.model, OffPolicyAlgorithm) else LOG_INTERVAL_ON_POLICY
-            self.model.learn(total_timesteps=remaining, callback=RunnerCallback(on_step), log_interval=log_interval,
-                             reset_num_timesteps=self.model.num_timesteps == 0)
+            restored = self.restored_noise is not None
+            callback = RunnerCallback(on_step, on_start=self._restore_noise if restored else None)
+            # A restored model continues: SB3 resets neither counters nor envs (their state was restored).
+            self.model.learn(total_timesteps=remaining, callback=callback, log_interval=log_interval,
+                             reset_num_timesteps=self.model.num_timesteps == 0 and not restored)
+
+    def _restore_noise(self) -> None:
+        restore_noise(self.model, self.restored_noise or [])
 
     def evaluate(self, episodes: int) -> dict[str, float]:
         if self.config.normalize:
             sync_envs_normalization(self.env, self.eval_env)
+        # Each evaluation's episodes are seeded by the step: a resumed run evaluates exactly as an uninterrupted
+        # one would, and a confirmation at the same step plays other episodes.
+        step = int(self.model.num_timesteps)
+        count = self.evaluations_at[step] = self.evaluations_at.get(step, 0) + 1
+        self.eval_env.seed(int(np.random.SeedSequence([self.seed, step, count]).generate_state(1)[0]))
         returns, lengths = evaluate_policy(self.model, self.eval_env, n_eval_episodes=episodes, deterministic=True,
                                            return_episode_rewards=True, warn=False)
         return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
@@ -160,23 +173,17 @@ class SB3Agent:
             sync_envs_normalization(self.env, self.eval_env)
 
     def checkpoint(self, directory: Path) -> None:
-        """Everything resumption needs: SB3's own save (policy, optimizers, step and episode counters), the
-        replay buffer of off-policy algorithms, and lab's files. SB3's zip and the buffer are pickled: lab loads
-        them back only from the user's own store (or with trust=true)."""
+        """Everything resumption needs, none of it pickled: weights (``save``), then optimizers, RNGs, counters,
+        replay buffer and the envs' state (lab_agents.state). Called at a step boundary (a rollout's start)."""
         self.save(directory)
-        self.model.save(directory / SB3_FILE)
-        if isinstance(self.model, OffPolicyAlgorithm):
-            self.model.save_replay_buffer(directory / REPLAY_FILE)
+        save_state(self.model, self.env, directory)
 
     def restore(self, directory: Path) -> None:
-        logger = self.model.logger
-        self.model = self.algorithm.load(directory / SB3_FILE, env=self.env, device=self.device)
-        self.model.set_logger(logger)
-        if isinstance(self.model, OffPolicyAlgorithm) and (directory / REPLAY_FILE).is_file():
-            self.model.load_replay_buffer(directory / REPLAY_FILE)
-        if isinstance(self.env, VecNormalize):
-            restore_normalize_stats(self.env, load_arrays(str(directory / NORMALIZE_FILE)))
-            sync_envs_normalization(self.env, self.eval_env)
+        self.load(directory)
+        fresh_envs, self.restored_noise = load_state(self.model, self.env, directory, self.seed)
+        if fresh_envs:
+            print(f"lab: note: the envs continue with fresh episodes: their state was not saved ({fresh_envs})",
+                  file=sys.stderr)
 
     # ------------------------------------------------------------------------------------ MLflow pyfunc
 
@@ -311,14 +318,26 @@ class BackboneExtractor(BaseFeaturesExtractor):
 
 
 class RunnerCallback(BaseCallback):
-    """Hands control to lab's runner after every env step (evaluation, checkpoints, stopping)."""
+    """Hands control to lab's runner after every env step (evaluation, progress, stopping) and at the start of
+    every rollout, SB3's one step boundary (checkpoints, Ctrl-C): there the last rollout is stored and trained
+    on and the next not begun, so a checkpoint holds the whole state. Within a rollout it does not: SB3 calls
+    back before it stores the step's transition and before it trains."""
 
-    def __init__(self, on_step: StepCallback) -> None:
+    def __init__(self, on_step: StepCallback, on_start: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.report_step = on_step  # not `on_step`: that name is BaseCallback's own method
+        self.on_start = on_start
+        self.go_on = True
+
+    def _on_training_start(self) -> None:
+        if self.on_start is not None:
+            self.on_start()
+
+    def _on_rollout_start(self) -> None:
+        self.go_on = self.report_step(self.num_timesteps, True) and self.go_on
 
     def _on_step(self) -> bool:
-        return self.report_step(self.num_timesteps)
+        return self.report_step(self.num_timesteps, False) and self.go_on
 
 
 class MetricsWriter(KVWriter):

@@ -29,7 +29,7 @@ def build(registry, plugin: str, env: str, seed: int, training: bool = True, **k
 def test_save_load_round_trip_gives_identical_actions(registry, tmp_path: Path, plugin, env):
     off_policy = {"learning_starts": 0} if plugin in {"dqn", "sac", "td3", "ddpg"} else {}
     trained = build(registry, plugin, env, seed=1, **off_policy)
-    trained.train(300, lambda step: True)
+    trained.train(300, lambda step, boundary=True: True)
     trained.save(tmp_path / "model")
     assert (tmp_path / "model" / "policy.safetensors").is_file()
     fresh = build(registry, plugin, env, seed=2, training=False)
@@ -69,7 +69,7 @@ def test_presets_map_onto_sb3_arguments(registry):
 def test_a_backbone_plugin_is_the_agents_features_extractor(registry, tmp_path: Path, backbone):
     agent = build(registry, "ppo", "CartPole", seed=0, backbone=backbone)
     assert type(agent.model.policy.features_extractor.module).__module__ == "lab_backbones.networks"
-    agent.train(256, lambda step: True)
+    agent.train(256, lambda step, boundary=True: True)
     agent.save(tmp_path / "model")
     fresh = build(registry, "ppo", "CartPole", seed=1, backbone=backbone, training=False)
     fresh.load(tmp_path / "model")

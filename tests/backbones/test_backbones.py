@@ -108,19 +108,19 @@ def test_every_activation_optimizer_and_loss_trains(registry, key, value):
         keys["one_hot"] = True
     model = build(registry, **keys)
     before = training_loss(model)
-    model.train(700 * 30, lambda step: True)
+    model.train(700 * 30, lambda step, boundary=True: True)
     assert training_loss(model) < 0.9 * before
 
 
 def test_the_perceptron_rule_learns_a_separable_problem(registry):
     model = build(registry, plugin="perceptron", data="digits", rule="perceptron", output="step", lr=0.1)
-    model.train(1257 * 5, lambda step: True)
+    model.train(1257 * 5, lambda step, boundary=True: True)
     assert model.metrics("val")["accuracy"] > 0.85
 
 
 def test_save_load_round_trip_gives_identical_predictions(registry, tmp_path: Path):
     trained = build(registry, plugin="transformer", data="digits_rows")
-    trained.train(1000, lambda step: True)
+    trained.train(1000, lambda step, boundary=True: True)
     trained.save(tmp_path / "model")
     fresh = build(registry, plugin="transformer", data="digits_rows", seed=3)
     fresh.load(tmp_path / "model")
@@ -134,6 +134,6 @@ def test_same_seed_same_training(registry):
     losses = []
     for seed in (4, 4, 5):
         model = build(registry, plugin="gru", data="digits_rows", seed=seed)
-        model.train(2000, lambda step: True)
+        model.train(2000, lambda step, boundary=True: True)
         losses.append(training_loss(model))
     assert losses[0] == losses[1] and losses[0] != losses[2]

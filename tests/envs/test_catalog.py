@@ -144,7 +144,7 @@ def small_catalog(registry, tmp_path, monkeypatch):
     import lab_agents
 
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path))
-    lab_agents.action_space_of.cache_clear()  # lab_agents remembers action spaces per process
+    lab_agents.spaces.spaces_of.cache_clear()  # lab_agents remembers spaces per process
     ids = ("lab/Snake-v0", "CartPole-v1", "ALE/Pong-v5")
     built: list[str] = []
     make = gymnasium.make

@@ -141,7 +141,7 @@ def test_image_generators_train_on_generated_shapes(lab, runs, tracked, tmp_path
 def test_save_load_round_trip_gives_identical_samples(registry, tmp_path: Path, plugin, data):
     keys = {"plugin": plugin, "data": data, **({"inference_steps": 4} if plugin == "diffusion" else {})}
     trained = build(registry, **keys)
-    trained.train(256, lambda step: True)
+    trained.train(256, lambda step, boundary=True: True)
     trained.save(tmp_path / "model")
     fresh = build(registry, **keys, seed=7)
     assert not np.array_equal(fresh.generate(8, seed=1), trained.generate(8, seed=1))
@@ -153,7 +153,7 @@ def test_same_seed_same_training(registry):
     samples = []
     for seed in (4, 4, 5):
         model = build(registry, plugin="gan", data="moons", seed=seed)
-        model.train(640, lambda step: True)
+        model.train(640, lambda step, boundary=True: True)
         samples.append(model.generate(50, seed=0))
     np.testing.assert_array_equal(samples[0], samples[1])
     assert not np.array_equal(samples[0], samples[2])
@@ -162,7 +162,7 @@ def test_same_seed_same_training(registry):
 def test_the_vae_bound_is_consistent(registry):
     """On the same data: the importance-weighted NLL is at most the -ELBO, and it tightens with more samples."""
     model = build(registry, plugin="vae", data="digits")
-    model.train(1257 * 3, lambda step: True)
+    model.train(1257 * 3, lambda step, boundary=True: True)
     x = model._split("test")[:64]
     torch.manual_seed(0)
     with torch.no_grad():
