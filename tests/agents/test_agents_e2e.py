@@ -31,7 +31,8 @@ def run_id(output: str) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize(("plugin", "env", "extra"), AGENT_ENVS)
 def test_agent_trains_and_is_tracked(lab, runs, plugin, env, extra):
-    result = lab("run", f"plugin={plugin}", f"env={env}", "seed=1", *TINY, *extra)
+    overrides = dict(item.split("=", 1) for item in [*TINY, *extra])  # an extra replaces a TINY key
+    result = lab("run", f"plugin={plugin}", f"env={env}", "seed=1", *(f"{k}={v}" for k, v in overrides.items()))
     assert result.code == 0, result.err
     (run,) = runs()
     assert run.info.status == "FINISHED"
