@@ -77,23 +77,23 @@ def validation_target(plugin: str, data: str) -> Callable[[dict[str, float]], bo
     """The same target on the validation split, for the evaluations logged during a run."""
     import numpy as np
 
+    from lab import api
     from lab.registry import load_registry
-    from lab_generators import metrics
 
     dataset = load_registry().load_dataset(data)
     if data == "digits" and plugin == "vae":
         binary = lambda x: (np.asarray(x) >= 0.5).astype(np.float32)  # noqa: E731
-        baseline = metrics.independent_bernoulli_nll(binary(dataset.x_train), binary(dataset.x_val))
+        baseline = api.independent_bernoulli_nll(binary(dataset.x_train), binary(dataset.x_val))
         return lambda m: m["neg_elbo"] <= 0.8 * baseline
     if data == "digits":
-        base = metrics.ImageJudge(dataset).baselines("val", 1000)
+        base = api.SampleJudge(dataset).baselines("val", 1000)
 
         def closes(m: dict[str, float]) -> bool:
             closed = (base["fd_ceiling"] - m["fd"]) / (base["fd_ceiling"] - base["fd_floor"]) >= 0.8
             return closed and (plugin != "diffusion" or (m["precision"] >= 0.7 and m["recall"] >= 0.5))
 
         return closes
-    ceiling = metrics.PointJudge(dataset).baselines("val", 1000)["mmd2_ceiling"]
+    ceiling = api.SampleJudge(dataset).baselines("val", 1000)["mmd2_ceiling"]
     return lambda m: m["mmd2"] <= 0.2 * ceiling
 
 

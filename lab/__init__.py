@@ -6,3 +6,6 @@ and the command line (``lab.cli``). Plugins use only ``lab.api``.
 """
 
 __version__ = "0.1.0"
+DISTRIBUTION = "lablearn"
+"""lab's name on the package index (``pip install lablearn``): ``lab`` there is an unrelated project. The import
+package and the command stay ``lab``, as scikit-learn ships ``sklearn``."""

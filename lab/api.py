@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
@@ -24,6 +24,17 @@ from lab.errors import ConfigError
 from lab.pictures import image_grid, save_png, scatter_plot
 from lab.training_state import load_training_state, save_training_state
 from lab.video import Recorder
+
+if TYPE_CHECKING:  # imported when first used (they need numpy, scipy and torch): see __getattr__ below
+    from lab.sample_quality import (
+        SampleJudge,
+        frechet_distance,
+        gaussian_nll,
+        independent_bernoulli_nll,
+        judge_samples,
+        mmd2,
+        precision_recall,
+    )
 
 __all__ = [
     "API_VERSION",
@@ -39,15 +50,22 @@ __all__ = [
     "Recorder",
     "RunInfo",
     "RunnerConfig",
+    "SampleJudge",
     "StepCallback",
     "average_gradients",
     "cache_dir",
     "decode_state",
     "encode_state",
+    "frechet_distance",
+    "gaussian_nll",
     "hookimpl",
     "image_grid",
+    "independent_bernoulli_nll",
+    "judge_samples",
     "load_training_state",
+    "mmd2",
     "option",
+    "precision_recall",
     "rank",
     "restore_env",
     "positive_sizes",
@@ -69,6 +87,19 @@ KINDS = ("agent", "backbone", "generator")
 """Plugin kinds. Agents train on an ``env=``; backbones and generators on ``data=``."""
 
 hookimpl = pluggy.HookimplMarker("lab")
+
+_SAMPLE_QUALITY = ("SampleJudge", "judge_samples", "mmd2", "frechet_distance", "precision_recall", "gaussian_nll",
+                   "independent_bernoulli_nll")
+
+
+def __getattr__(name: str) -> Any:
+    """The sample-quality metrics (``lab.sample_quality``), imported on first use so that registering a plugin
+    never imports torch or scipy."""
+    if name in _SAMPLE_QUALITY:
+        from lab import sample_quality
+
+        return getattr(sample_quality, name)
+    raise AttributeError(f"module 'lab.api' has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -274,4 +305,6 @@ class Model(Protocol):
     # - ``play(self, episodes: int, seed: int, recorder: Recorder) -> None``: agents play ``episodes`` deterministic
     #   episodes with the current weights, starting from ``seed``, calling ``recorder.frame(render)`` after every
     #   reset and step and ``recorder.end_episode(total_reward, length)`` after each episode. ``lab play`` writes
-    #   the recording as a GIF or MP4; agents use the same call for their GIF artifact.
+    #   the recording as a GIF or MP4, and the runner records one episode of the best model (seed = the run's
+    #   seed) as the run's ``play.gif``, unless the plugin's config has a ``gif`` key set to false or
+    #   ``artifacts`` already returned a ``play.gif``.

@@ -426,9 +426,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.name:
         raise ConfigError(f"unexpected {args.name!r}: use `lab plugins` or `lab plugins check NAME`")
     registry = _registry()
-    rows = [{"name": info.name, "kind": info.spec.kind, "package": info.package, "version": info.version,
-             "description": info.spec.description, "status": "ok", "error": None}
-            for info in sorted(registry.plugins.values(), key=lambda i: (i.spec.kind, i.name))]
+    rows = []
+    for info in sorted(registry.plugins.values(), key=lambda i: (i.spec.kind, i.name)):
+        problem = info.factory_problem()  # found without importing it: listing stays fast
+        rows.append({"name": info.name, "kind": info.spec.kind, "package": info.package, "version": info.version,
+                     "description": info.spec.description, "status": "broken" if problem else "ok",
+                     "error": problem})
     # Plugin modules that add envs, datasets or lifecycle hooks but no model plugin are listed by module name.
     rows += [{"name": module.name, "kind": module.kind, "package": module.package, "version": module.version,
               "description": module.summary(), "status": "ok", "error": None}

@@ -60,8 +60,11 @@ def option(
     Use ``typing.Literal[...]`` as the annotation for a fixed set of choices. ``plugin_kind`` makes the value the
     name of an installed plugin of that kind (e.g. an agent's ``backbone``), checked against the registry.
     """
+    if isinstance(default, dataclasses.Field):  # option(field(default_factory=list), ...) would keep the Field
+        raise TypeError(f"option({doc!r}): give the default value itself, e.g. option([64, 64], ...) for a list; "
+                        "option() makes the field (dataclasses.field() is not needed)")
     metadata = {"doc": doc, "min": min, "max": max, "check": check, "plugin_kind": plugin_kind}
-    if isinstance(default, list | dict):
+    if isinstance(default, list | dict | set):  # each config gets its own copy, as default_factory would
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 

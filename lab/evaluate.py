@@ -95,10 +95,41 @@ def rebuild_model(registry: Registry, logged: Mapping[str, Any], overrides: Mapp
                   weights: Path) -> tuple[Any, Any]:
     """A plugin's model built from a logged config (``overrides`` replace its keys) with ``weights`` loaded."""
     config = resolve(registry, dict(overrides), dict(logged), training=False)
-    seed_everything(config.runner.seed)
-    model = config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
-    model.load(weights)
+    model = _built(config)
+    try:
+        model.load(weights)
+    except Exception as e:  # the weights do not fit the model these keys make: say which key, not a traceback
+        raise _misfit(registry, logged, overrides, weights, e) from None
     return model, config
+
+
+def _built(config: Any) -> Any:
+    seed_everything(config.runner.seed)
+    return config.plugin.build(build_context(config, pick_device(config.runner.device), training=False))
+
+
+def _misfit(registry: Registry, logged: Mapping[str, Any], overrides: Mapping[str, Any], weights: Path,
+            error: Exception) -> ConfigError:
+    """Why the logged weights do not load: the overridden keys that change the model's architecture (each tried
+    alone), or the load error itself when no override is to blame."""
+    changed = [key for key in overrides if key in logged and overrides[key] != logged[key]]
+
+    def loads(key: str) -> bool:
+        try:
+            _built(resolve(registry, {key: overrides[key]}, dict(logged), training=False)).load(weights)
+        except Exception:
+            return False
+        return True
+
+    culprits = [key for key in changed if not loads(key)]
+    if not culprits:
+        return ConfigError(f"the run's weights do not load into its own model: {type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else ''}")
+    given = ", ".join(f"{key}={overrides[key]}" for key in culprits)
+    trained = ", ".join(f"{key}={logged[key]}" for key in culprits)
+    return ConfigError(f"{given}: changes the architecture of the logged model (trained with {trained}); keys "
+                       f"that change the architecture cannot be overridden here: {', '.join(culprits)} "
+                       "(others, e.g. sampling keys, can)")
 
 
 def integer_option(options: Mapping[str, Any], key: str, default: int, *, minimum: int = 1,

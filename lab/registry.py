@@ -22,7 +22,7 @@ from typing import Any
 
 import pluggy
 
-from lab import __version__, hookspecs
+from lab import DISTRIBUTION, __version__, hookspecs
 from lab.api import API_VERSION, KINDS, DatasetSpec, EnvSpec, Plugin
 from lab.config import RUNNER_KEYS, closest
 from lab.errors import ConfigError, LabError
@@ -49,9 +49,36 @@ class PluginInfo:
 
     def build(self, context: Any) -> Any:
         """Import the plugin's factory (the first heavy import of a run) and build its model."""
+        return self.load_factory()(context)
+
+    def factory_problem(self) -> str | None:
+        """Why the factory's module cannot be found, without importing it (``lab plugins`` stays fast); None
+        when it can. An error inside the module or a wrong callable name shows only on import: see
+        :meth:`load_factory`."""
+        import importlib.util
+
+        module_name = self.spec.factory.partition(":")[0]
+        try:
+            found = importlib.util.find_spec(module_name) is not None
+        except (ImportError, ValueError) as e:  # a parent package is missing or fails to import
+            return f"factory {self.spec.factory!r} cannot be found: {_describe(e)}"
+        return None if found else f"factory {self.spec.factory!r}: no module named {module_name!r}"
+
+    def load_factory(self) -> Callable[[Any], Any]:
+        """Import the factory; a missing module, an error inside it or a wrong name is a one-line PluginError."""
         module_name, _, attr = self.spec.factory.partition(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-        return factory(context)
+        problem = self.factory_problem()
+        if problem is None:
+            try:
+                factory = getattr(importlib.import_module(module_name), attr, None)
+            except Exception as e:  # the plugin's own module is broken: name it, never a traceback
+                problem = f"factory {self.spec.factory!r} failed to import: {_describe(e)}"
+            else:
+                if not callable(factory):
+                    problem = f"factory {self.spec.factory!r}: module {module_name!r} has no callable {attr!r}"
+        if problem is not None:
+            raise PluginError(f"plugin {self.name!r} ({self.package} {self.version}) is broken: {problem}")
+        return factory
 
 
 @dataclass
@@ -140,10 +167,11 @@ class Registry:
         _SETUPS_DONE.add(spec.setup)
 
     def plugins_for(self, kind: str, target: str) -> list[str]:
-        """Names of the plugins of ``kind`` that can train on ``target`` (an env id or dataset)."""
+        """Names of the plugins of ``kind`` known to train on ``target`` (an env id or dataset): their
+        ``check_target`` accepts it. A plugin without ``check_target`` cannot tell, so it is not listed."""
         return [
             info.name for info in self.plugins.values()
-            if info.spec.kind == kind and not (info.spec.check_target and info.spec.check_target(target))
+            if info.spec.kind == kind and info.spec.check_target is not None and info.spec.check_target(target) is None
         ]
 
 
@@ -162,7 +190,7 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.sources: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
         self.broken: dict[str, BrokenPlugin] = {}
-        self.disabled = {name.strip() for name in os.environ.get("LAB_DISABLE_PLUGINS", "").split(",")
+        self.disabled = {_normalized(name) for name in os.environ.get("LAB_DISABLE_PLUGINS", "").split(",")
                          if name.strip()}
         self.strict = os.environ.get("LAB_STRICT_PLUGINS", "") not in ("", "0", "false")
         self.tracing = os.environ.get("LAB_TRACE_PLUGINS", "") not in ("", "0", "false")
@@ -176,10 +204,11 @@ class PluginManager(pluggy.PluginManager):
 
     def register_source(self, plugin: object, name: str, package: str, version: str) -> bool:
         """Register one plugin module; on any problem roll it back and record it as broken. True if registered."""
-        if name in self.disabled or package in self.disabled:
+        if self.is_disabled(name, package):
             return False
         try:
             check_api_version(plugin)
+            check_hook_implementations(plugin)
             self.register(plugin, name=name)
             self.check_pending()  # hook implementations whose name matches no hookspec (a typo) fail here
         except Exception as e:
@@ -189,6 +218,11 @@ class PluginManager(pluggy.PluginManager):
             return False
         self.sources[name] = (package, version)
         return True
+
+    def is_disabled(self, name: str, package: str) -> bool:
+        """Whether ``LAB_DISABLE_PLUGINS`` names this plugin module or its distribution (as pip spells names:
+        ``lab_shaky`` and ``Lab-Shaky`` are ``lab-shaky``)."""
+        return _normalized(name) in self.disabled or _normalized(package) in self.disabled
 
     def mark_broken(self, name: str, package: str, version: str, error: str) -> None:
         broken = BrokenPlugin(name, package, version, error)
@@ -202,7 +236,9 @@ class PluginManager(pluggy.PluginManager):
         for entry_point in metadata.entry_points(group=group):
             dist = entry_point.dist
             package, version = (dist.metadata["name"], dist.version) if dist else (entry_point.value, "unknown")
-            if self.has_plugin(entry_point.name) or package == "lab" or entry_point.name in self.disabled:
+            if self.has_plugin(entry_point.name) or package == DISTRIBUTION:  # the built-ins: registered already
+                continue
+            if self.is_disabled(entry_point.name, package):  # not even imported
                 continue
             try:
                 module = entry_point.load()
@@ -248,6 +284,43 @@ def check_api_version(plugin: object) -> None:
                           f"{API_VERSION}: install a release of the plugin made for API {API_VERSION}")
 
 
+def _hook_arguments() -> dict[str, list[str]]:
+    """Each hook of ``lab.hookspecs`` and the arguments an implementation may take."""
+    import inspect
+
+    return {name: list(inspect.signature(function).parameters) for name, function in vars(hookspecs).items()
+            if callable(function) and hasattr(function, "lab_spec")}
+
+
+def check_hook_implementations(plugin: object) -> None:
+    """What pluggy reports cryptically or not at all, named plainly: a module with no ``@hookimpl`` (perhaps
+    hooks written without the decorator), a misspelt hook name, an argument the hook does not offer."""
+    import inspect
+
+    hooks = _hook_arguments()
+    implementations = {name: getattr(plugin, name) for name in dir(plugin)
+                       if callable(getattr(plugin, name, None)) and hasattr(getattr(plugin, name), "lab_impl")}
+    if not implementations:
+        undecorated = sorted(name for name in hooks if callable(getattr(plugin, name, None)))
+        if undecorated:
+            raise PluginError(f"{', '.join(undecorated)} not decorated with @hookimpl (from lab.api import hookimpl)"
+                              f", so lab calls nothing here")
+        raise PluginError(f"implements no lab hook (decorate functions named after hooks with @hookimpl: "
+                          f"{', '.join(hooks)})")
+    for name, function in implementations.items():
+        hook = (getattr(function, "lab_impl", None) or {}).get("specname") or name
+        if hook not in hooks:
+            raise PluginError(f"unknown hook {hook!r}{closest(hook, hooks)}; lab's hooks: {', '.join(hooks)}")
+        extra = [arg for arg in inspect.signature(function).parameters if arg not in hooks[hook]]
+        if extra:
+            raise PluginError(f"hook {hook}() takes any of ({', '.join(hooks[hook])}), not {', '.join(extra)}")
+
+
+def _normalized(name: str) -> str:
+    """A distribution or module name as the package index compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}".replace("\n", " ")
 
@@ -276,7 +349,7 @@ def make_plugin_manager(*, builtins: bool = True, entry_points: bool = True,
     pm = PluginManager()
     if builtins:
         for module_name in BUILTIN_PLUGINS:
-            pm.register_source(importlib.import_module(module_name), module_name, "lab", __version__)
+            pm.register_source(importlib.import_module(module_name), module_name, DISTRIBUTION, __version__)
     if entry_points:
         pm.load_entrypoints()
     directory = plugins_dir or (Path(os.environ["LAB_PLUGINS_DIR"]) if os.environ.get("LAB_PLUGINS_DIR") else None)
@@ -352,8 +425,8 @@ def load_registry(pm: PluginManager | None = None) -> Registry:
             datasets=sorted(set(registry.datasets) - set(snapshot[4])),
             hooks=[hook for hook in LIFECYCLE_HOOKS
                    if any(i.plugin_name == plugin_name for i in getattr(pm.hook, hook).get_hookimpls())])
-    for name in pm.disabled & set(registry.plugins):  # LAB_DISABLE_PLUGINS also takes model plugin names (dqn)
-        del registry.plugins[name]
+    for name in [name for name in registry.plugins if _normalized(name) in pm.disabled]:
+        del registry.plugins[name]  # LAB_DISABLE_PLUGINS also takes model plugin names (dqn)
     return registry
 
 

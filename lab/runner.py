@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from lab import __version__, distributed, smoke
+from lab import DISTRIBUTION, __version__, distributed, smoke
 from lab.api import BuildContext, DatasetSpec, Model, RunInfo
 from lab.callbacks import Callbacks
 from lab.checkpoints import CHECKPOINTS, DIGEST_TAG, CheckpointError, manifest_digest, prune, write_checkpoint
@@ -41,10 +41,13 @@ from lab.resume import ResumePoint
 from lab.sweeps import reporter_from_environment
 from lab.tracking import git_commit, host_tags
 from lab.tracking_worker import RemoteTracker, TrackingError
+from lab.video import Recorder
 
 CONFIG_ARTIFACT = "config.yaml"
 BEST_MODEL = "model/best"
 FINAL_MODEL = "model/final"
+PLAY_GIF = "play.gif"
+"""The run's GIF of the best model playing one episode (agents)."""
 
 
 class Terminated(Exception):
@@ -128,7 +131,7 @@ def run(config: ResolvedConfig, resume: ResumePoint | None = None, tags: Mapping
         raise RuntimeError("ranks other than 0 train with runner.follow()")
     tracker = RemoteTracker()  # starts importing mlflow in a child process right away
     try:
-
+        config.plugin.load_factory()  # before the run exists: a broken plugin makes no FAILED run
         device = pick_device(config.runner.device)  # before the run exists: a bad device is bad input
         if distributed.launched_size() > 1:
             device = distributed.initialize(device)
@@ -359,7 +362,7 @@ def _train(config: ResolvedConfig, tracker: RemoteTracker, device: str, workdir:
             if interrupts.pending is not None:  # it came after the last boundary: the end of training is one
                 loop.stop_interrupted()
             loop.finish()
-        _log_outputs(loop, model, tracker, workdir)
+        _log_outputs(loop, model, tracker, workdir, wants_gif=bool(getattr(config.params, "gif", True)))
         result = loop.result(tracker, "FINISHED", time.monotonic() - started)
         log_metrics({"time/wall_seconds": result.seconds}, loop.step)
         tracker.finish("FINISHED")
@@ -603,8 +606,10 @@ def _save_checkpoint(loop: TrainingLoop) -> None:
     loop.callbacks.checkpoint(folder, loop.step, "checkpoint")
 
 
-def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workdir: Path) -> None:
-    """Final and best weights, the learning curve, and the plugin's own artifacts of the best model."""
+def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workdir: Path, *, wants_gif: bool) -> None:
+    """Final and best weights, the learning curve, the plugin's own artifacts of the best model, and a GIF of
+    the best model playing one episode (agents: models with ``play``), unless the plugin's config has
+    ``gif=false`` or its ``artifacts`` made one already."""
     model.save(workdir / FINAL_MODEL)
     tracker.log_artifact(workdir / FINAL_MODEL, FINAL_MODEL)
     loop.callbacks.checkpoint(workdir / FINAL_MODEL, loop.step, "final")
@@ -621,8 +626,13 @@ def _log_outputs(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workd
     _log_pyfunc(loop, model, tracker, workdir)
     extra = workdir / "extra"
     extra.mkdir()
-    for path in model.artifacts(extra):
+    made = model.artifacts(extra)
+    for path in made:
         tracker.log_artifact(path)
+    if wants_gif and callable(getattr(model, "play", None)) and PLAY_GIF not in {path.name for path in made}:
+        recorder = Recorder()
+        model.play(1, loop.runner.seed, recorder)
+        tracker.log_artifact(recorder.save(workdir / PLAY_GIF))
 
 
 def _log_pyfunc(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workdir: Path) -> None:
@@ -638,8 +648,8 @@ def _log_pyfunc(loop: TrainingLoop, model: Model, tracker: RemoteTracker, workdi
 
 def _requirements(loop: TrainingLoop) -> list[str]:
     """What a model server needs installed: lab, and the plugin's own distribution when it is not lab."""
-    requirements = [f"lab=={__version__}"]
+    requirements = [f"{DISTRIBUTION}=={__version__}"]
     package, version = loop.plugin_package
-    if package and package != "lab" and version:
+    if package and package != DISTRIBUTION and version:
         requirements.append(f"{package}=={version}")
     return requirements

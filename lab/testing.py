@@ -90,7 +90,8 @@ def _registers(registry: Any, name: str, keys: dict[str, Any], store_uri: str | 
     if name not in registry.plugins:
         raise ConformanceError(f"plugin {name!r} is not registered; installed: {', '.join(registry.plugin_names())}")
     info = registry.plugins[name]
-    return f"{info.spec.kind} from {info.package} {info.version}"
+    info.load_factory()  # a wrong factory path or an error in its module fails here, not in a run
+    return f"{info.spec.kind} from {info.package} {info.version}; factory {info.spec.factory} loads"
 
 
 def _config(registry: Any, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
@@ -215,8 +216,25 @@ def _trained(config: Any) -> Any:
     torch.set_num_threads(config.runner.threads or 1)
     seed_everything(config.runner.seed)
     model = config.plugin.build(build_context(config, "cpu"))
-    model.train(config.runner.steps, lambda step, boundary=True: True)
+    model.train(config.runner.steps, BudgetWatch(config.runner.steps))
     return model
+
+
+class BudgetWatch:
+    """An ``on_step`` that lets training run and checks that it ends at the budget: after a report at or past
+    the budget, training may go on only to its next step boundary (SB3 finishes the rollout it is in)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.reached: int | None = None  # the first step reported at or past the budget
+
+    def __call__(self, step: int, boundary: bool = True) -> bool:
+        if self.reached is not None and boundary:
+            raise ConformanceError(f"train({self.budget}) went on past its budget: on_step({step}) after "
+                                   f"on_step({self.reached}); stop at the first step boundary at or past the budget")
+        if step >= self.budget and self.reached is None:
+            self.reached = step
+        return True
 
 
 def _outputs(model: Any, config: Any) -> tuple[str, Any]:

@@ -152,7 +152,7 @@ def test_every_plugins_md_command_and_snippet_works_as_written(tmp_path):
     bin_dir = user_venv(tmp_path / "venv")
     done = run_document(ROOT / "PLUGINS.md", tmp_path / "home", bin_dir)
     assert done[0].startswith("lab new plugin lab-myagent")
-    registration, conformance = parse(ROOT / "PLUGINS.md").snippets
+    registration, conformance, judging = parse(ROOT / "PLUGINS.md").snippets
     # The registration snippet, as a single-file plugin: `lab plugins` lists what it registers.
     plugins_dir = tmp_path / "snippet-plugin"
     plugins_dir.mkdir()
@@ -165,3 +165,7 @@ def test_every_plugins_md_command_and_snippet_works_as_written(tmp_path):
     (tmp_path / "test_snippet.py").write_text(conformance.code)
     tests = Terminal(tmp_path, bin_dir).run("python -m pytest -q -p no:cacheprovider test_snippet.py")
     assert tests.code == 0 and "7 passed" in tests.out, tests.out[-3000:]
+    # The judging snippet, as a script: its own assertions hold and it prints the metrics.
+    (tmp_path / "judge_snippet.py").write_text(judging.code)
+    judged = Terminal(tmp_path, bin_dir).run("python judge_snippet.py")
+    assert judged.code == 0 and "mmd2_ceiling" in judged.out, judged.err[-3000:]

@@ -146,7 +146,7 @@ def test_rerun_refuses_other_versions_unless_forced(lab, client):
     run_id = source.info.run_id
     client.set_tag(run_id, "lab.plugin.version", "0.0.1")
     result = lab("rerun", run_id)
-    assert result.code == 2 and "plugin 'dqn' was lab 0.0.1, installed is lab 0.1.0" in result.err
+    assert result.code == 2 and "plugin 'dqn' was lablearn 0.0.1, installed is lablearn 0.1.0" in result.err
     assert "force=true" in result.err and len(client.search_runs([source.info.experiment_id])) == 1
     for args, message in [((run_id, "lr=0.1"), "only device, threads, progress, nproc"),
                           ((run_id, "force=maybe"), "force=maybe: expected true or false"),

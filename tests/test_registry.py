@@ -55,7 +55,7 @@ def test_builtin_agents_are_registered_with_provenance():
     registry = fresh_registry()
     assert set(registry.plugins) == BUILTINS
     for info in registry.plugins.values():
-        assert info.package == "lab" and info.spec.description
+        assert info.package == "lablearn" and info.spec.description
         kind = "agent" if info.name in AGENTS else "generator" if info.name in GENERATORS else "backbone"
         assert info.spec.kind == kind
     assert registry.resolve_env("CartPole") == "CartPole-v1"

@@ -52,7 +52,6 @@ LOG_INTERVAL_ON_POLICY = 1  # rollouts between SB3 log dumps
 WEIGHTS_FILE = "policy.safetensors"
 NORMALIZE_FILE = "normalize.safetensors"
 META_FILE = "agent.json"
-GIF_FILE = "play.gif"
 ATARI_FRAME_SKIP = 4  # the standard Atari preprocessing (SB3's AtariWrapper, as in the DQN paper and the Zoo)
 ATARI_FRAME_STACK = 4
 
@@ -203,11 +202,7 @@ class SB3Agent:
         return np.asarray(actions)
 
     def artifacts(self, directory: Path) -> list[Path]:
-        if not self.config.gif:
-            return []
-        recorder = Recorder()
-        self.play(1, self.seed, recorder)
-        return [recorder.save(directory / GIF_FILE)]
+        return []  # the runner records the GIF through play() (gif=false turns it off)
 
     def play(self, episodes: int, seed: int, recorder: Recorder) -> None:
         """Play deterministic episodes on an env built like the evaluation env, rendering what the recorder keeps."""

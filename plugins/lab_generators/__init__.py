@@ -1,7 +1,7 @@
 """Built-in generators: VAE, GAN and diffusion, on images (digits, shapes) and 2-D points (moons, swiss_roll).
 
 Registration declares names, configs, presets and compatibility rules only; torch and diffusers are imported
-by the model modules when a run starts. Every generator is judged by ``lab_generators.metrics``.
+by the model modules when a run starts. Every generator is judged by ``lab.api.SampleJudge``.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from torch import nn
 
 from lab.api import (
     BuildContext,
+    SampleJudge,
     StepCallback,
     average_gradients,
     image_grid,
@@ -32,7 +33,6 @@ from lab.api import (
     shard,
     sync_parameters,
 )
-from lab_generators.metrics import ImageJudge, PointJudge
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "generator.json"
@@ -62,7 +62,7 @@ class GenerativeModel:
         self.shape = tuple(context.dataset.shape)
         self.is_image = len(self.shape) == 3
         self.data = context.load_dataset()
-        self.judge = ImageJudge(self.data, self.observe) if self.is_image else PointJudge(self.data)
+        self.judge = SampleJudge(self.data, self.observe)
         train = self.observe(np.asarray(self.data.x_train, dtype=np.float32))
         self.mean = train.reshape(len(train), -1).mean(0) if not self.is_image else None
         self.std = train.reshape(len(train), -1).std(0) + 1e-6 if not self.is_image else None
@@ -98,8 +98,8 @@ class GenerativeModel:
         return {}
 
     def score(self, metrics: dict[str, float]) -> float:
-        """What the runner maximises to keep the best model: -FD on images, -MMD^2 on points."""
-        return -metrics["fd"] if self.is_image else -metrics["mmd2"]
+        """What the runner maximises to keep the best model: the judge's (-FD on images, -MMD^2 on points)."""
+        return metrics["score"]
 
     # ---------------------------------------------------------------------------- data in the model's terms
 
@@ -186,22 +186,18 @@ class GenerativeModel:
         return min(self.examples / self.budget, 1.0) if self.budget else 1.0
 
     def evaluate(self, episodes: int) -> dict[str, float]:
-        """Sample-quality metrics against the validation split (``episodes`` does not apply)."""
-        metrics = self.judge.judge(self.generate(self.config.eval_samples, EVAL_SEED), "val")
+        """Sample-quality metrics against the validation split (``episodes`` does not apply: ``eval_samples``
+        samples drawn with one fixed seed are judged)."""
+        metrics = self.judge.metrics(self.generate(self.config.eval_samples, EVAL_SEED), "val")
         metrics.update(self.extra_metrics("val"))
         metrics["score"] = self.score(metrics)
         return metrics
 
     def test(self) -> dict[str, float]:
         """The best model's metrics on the test split, next to that split's floor and ceiling."""
-        metrics = self.judge.judge(self.generate(self.config.eval_samples, EVAL_SEED), "test")
-        metrics.update(self.judge.baselines("test", self.config.eval_samples))
-        if self.is_image:  # the share of the ceiling-to-floor gap this model closes: 1 is as good as real data
-            metrics["fd_gap_closed"] = (metrics["fd_ceiling"] - metrics["fd"]) / (
-                metrics["fd_ceiling"] - metrics["fd_floor"])
-        else:
-            metrics["mmd2_ratio_to_ceiling"] = metrics["mmd2"] / metrics["mmd2_ceiling"]
+        metrics = self.judge.metrics(self.generate(self.config.eval_samples, EVAL_SEED), "test", baselines=True)
         metrics.update(self.extra_metrics("test"))
+        metrics["score"] = self.score(metrics)
         return metrics
 
     @torch.no_grad()

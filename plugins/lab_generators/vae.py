@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab.api import BuildContext, image_grid
+from lab.api import BuildContext, gaussian_nll, image_grid, independent_bernoulli_nll
 from lab_generators.common import GenerativeModel, conv_decoder, conv_encoder, mlp
-from lab_generators.metrics import gaussian_nll, independent_bernoulli_nll
 
 LOG_2PI = math.log(2 * math.pi)
 

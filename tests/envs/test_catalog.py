@@ -41,7 +41,7 @@ def test_our_games_are_registered_by_the_hook_with_thresholds(registry):
     for env_id, alias in OUR_GAMES.items():
         spec = registry.envs[env_id]
         assert spec.aliases == (alias,) and spec.family == "lab" and spec.description
-        assert registry.env_sources[env_id][0] == "lab"
+        assert registry.env_sources[env_id][0] == "lablearn"
         gym_spec = gymnasium.spec(env_id)
         assert gym_spec.reward_threshold is not None and gym_spec.max_episode_steps > 0
 
@@ -105,7 +105,7 @@ def test_lab_envs_json_lists_every_registered_env(lab):
         assert row["error"] is None, row
         assert set(row) >= {"aliases", "family", "source", "observation", "action", "reward_threshold", "agents"}
     snake, dock, pong = rows["lab/Snake-v0"], rows["lab/Dock-v0"], rows["ALE/Pong-v5"]
-    assert snake["aliases"] == ["Snake"] and snake["source"] == "lab" and snake["action"] == "Discrete(3)"
+    assert snake["aliases"] == ["Snake"] and snake["source"] == "lablearn" and snake["action"] == "Discrete(3)"
     assert snake["agents"] == DISCRETE_AGENTS
     assert snake["reward_threshold"] == gymnasium.spec("lab/Snake-v0").reward_threshold
     assert dock["agents"] == CONTINUOUS_AGENTS and dock["action_kind"] == "Box"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from lab import sample_quality as metrics
 from lab.registry import load_registry, make_plugin_manager
-from lab_generators import metrics
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +64,15 @@ def test_independent_pixels_keep_each_pixels_marginal_and_lose_the_structure():
 
 
 def test_image_judge_floor_beats_ceiling_and_real_data_scores_as_the_floor(digits):
-    judge = metrics.ImageJudge(digits)
+    judge = metrics.SampleJudge(digits)
     baselines = judge.baselines("test", 500)
     assert baselines["fd_floor"] * 10 < baselines["fd_ceiling"]
     assert baselines["precision_floor"] > 0.8 and baselines["recall_floor"] > 0.8
-    real = judge.judge(digits.x_train[:500], "test")
+    real = judge.metrics(digits.x_train[:500], "test")
     assert real["fd"] == pytest.approx(baselines["fd_floor"])
     assert real["class_coverage"] == 1.0
     ones = digits.x_train[digits.y_train == 1]
-    collapsed = judge.judge(np.repeat(ones, 500 // len(ones) + 1, axis=0)[:500], "test")  # only ones
+    collapsed = judge.metrics(np.repeat(ones, 500 // len(ones) + 1, axis=0)[:500], "test")  # only ones
     assert collapsed["class_coverage"] == pytest.approx(0.1) and collapsed["recall"] < 0.3
     assert collapsed["fd"] > 5 * baselines["fd_floor"]
 
@@ -87,5 +87,39 @@ def test_the_feature_network_is_trained_once_deterministically_then_cached(digit
                        strict=True):
         assert torch.equal(a, b) and torch.equal(b, c)
     with torch.no_grad():
-        accuracy = (retrained(torch.as_tensor(digits.x_test)).argmax(1).numpy() == digits.y_test).mean()
+        logits = retrained["head"](retrained["body"](torch.as_tensor(digits.x_test)))
+    accuracy = (logits.argmax(1).numpy() == digits.y_test).mean()
     assert accuracy > 0.95 and cached.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("plugin", "data"), [("gan", "digits"), ("vae", "moons")])
+def test_built_in_generators_log_exactly_what_the_public_judge_returns(plugin, data):
+    """An outside generator calling lab.api.judge_samples gets the numbers a built-in logs for the same samples."""
+    from lab import api
+    from lab.config import resolve
+    from lab.runner import build_context, seed_everything
+    from lab_generators.common import EVAL_SEED
+
+    registry = load_registry(make_plugin_manager(entry_points=False))
+    config = resolve(registry, {"plugin": plugin, "data": data, "eval_samples": 200, "steps": 64})
+    seed_everything(0)
+    model = config.plugin.build(build_context(config, "cpu"))
+    logged = model.evaluate(1)
+    samples = model.generate(200, EVAL_SEED)
+    public = api.judge_samples(model.data, samples, "val", transform=model.observe)
+    assert {key: logged[key] for key in public if key != "score"} == {k: v for k, v in public.items() if k != "score"}
+    if plugin == "gan":  # the VAE keeps its best model by the ELBO: its own score
+        assert logged["score"] == public["score"] == -public["fd"]
+    test = api.judge_samples(model.data, samples, "test", baselines=True, transform=model.observe)
+    expected = {"fd", "precision", "recall", "class_coverage", "fd_floor", "fd_ceiling", "fd_gap_closed"}
+    assert (expected if data == "digits" else {"mmd2", "mmd2_floor", "mmd2_ceiling", "mmd2_ratio_to_ceiling"}) < set(
+        test)
+
+
+@pytest.mark.parametrize("samples", [np.zeros((1, 2)), np.zeros((10, 3))])
+def test_the_public_judge_refuses_samples_of_the_wrong_shape(samples):
+    from lab import api
+
+    moons = load_registry(make_plugin_manager(entry_points=False)).load_dataset("moons")
+    with pytest.raises(ValueError, match=r"samples must be at least 2 examples of shape \(2,\)"):
+        api.judge_samples(moons, samples)

@@ -87,7 +87,7 @@ class Reinforce:
                 episode_obs, episode_actions, rewards = self.rollout()
                 for _ in rewards:
                     self.steps += 1
-                    if not on_step(self.steps):
+                    if not on_step(self.steps) or self.steps >= budget:  # the budget is the budget
                         return
                 observations += episode_obs
                 actions += episode_actions
