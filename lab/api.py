@@ -22,6 +22,7 @@ from lab.env_state import encode as encode_state
 from lab.env_state import restore_env, snapshot_env
 from lab.errors import ConfigError
 from lab.pictures import image_grid, save_png, scatter_plot
+from lab.smoke import cap as smoke_cap
 from lab.training_state import load_training_state, save_training_state
 from lab.video import Recorder
 
@@ -73,6 +74,7 @@ __all__ = [
     "save_training_state",
     "scatter_plot",
     "shard",
+    "smoke_cap",
     "snapshot_env",
     "sync_parameters",
     "unit_fraction",

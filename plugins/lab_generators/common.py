@@ -31,6 +31,7 @@ from lab.api import (
     save_training_state,
     scatter_plot,
     shard,
+    smoke_cap,
     sync_parameters,
 )
 
@@ -188,14 +189,15 @@ class GenerativeModel:
     def evaluate(self, episodes: int) -> dict[str, float]:
         """Sample-quality metrics against the validation split (``episodes`` does not apply: ``eval_samples``
         samples drawn with one fixed seed are judged)."""
-        metrics = self.judge.metrics(self.generate(self.config.eval_samples, EVAL_SEED), "val")
+        metrics = self.judge.metrics(self.generate(smoke_cap(self.config.eval_samples), EVAL_SEED), "val")
         metrics.update(self.extra_metrics("val"))
         metrics["score"] = self.score(metrics)
         return metrics
 
     def test(self) -> dict[str, float]:
         """The best model's metrics on the test split, next to that split's floor and ceiling."""
-        metrics = self.judge.metrics(self.generate(self.config.eval_samples, EVAL_SEED), "test", baselines=True)
+        metrics = self.judge.metrics(self.generate(smoke_cap(self.config.eval_samples), EVAL_SEED), "test",
+                                    baselines=True)
         metrics.update(self.extra_metrics("test"))
         metrics["score"] = self.score(metrics)
         return metrics
