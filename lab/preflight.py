@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from lab.errors import ConfigError
-from lab.tracking import default_artifact_root, sqlite_path, tracking_uri
+from lab.tracking import experiment_artifact_location, sqlite_path, tracking_uri
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ def check_experiment(name: str) -> None:
 
 def expected_artifact_location(name: str) -> str | None:
     """Where lab creates an experiment's artifacts (see lab.tracking.experiment_id); None when the store decides."""
-    root = default_artifact_root()
-    return f"{root}/{name}" if root else None
+    return experiment_artifact_location(name)
 
 
 def find_experiment(name: str) -> StoredExperiment | None:

@@ -175,7 +175,8 @@ def follow(config: ResolvedConfig) -> int:
     seed_everything(config.runner.seed)  # the same initial weights and data order as rank 0 ...
     try:
         model: Model = config.plugin.build(build_context(config, device))
-        seed_everything(config.runner.seed + 1_000_003 * distributed.rank())  # ... but noise of its own
+        # ... but noise of its own (numpy's seeds are 32-bit: seed=4294967295 wraps rather than failing)
+        seed_everything((config.runner.seed + 1_000_003 * distributed.rank()) % 2**32)
         model.train(config.runner.steps, lambda step, boundary=True: distributed.agree(True))
         return 0
     except DistError:  # rank 0 stopped (Ctrl-C, an error): it reports why and marks the run; no second traceback

@@ -3,7 +3,8 @@
 Like Lightning's ``fast_dev_run``: every run trains at most ``SMOKE_STEPS`` steps past where it starts (a resumed
 run continues from its checkpoint), evaluates every ``SMOKE_STEPS`` steps on ``SMOKE_EPISODES`` episodes
 (checkpoints, if asked for, every ``SMOKE_STEPS // 2``), and a sweep runs at most ``SMOKE_TRIALS`` trials of one
-seed; a plugin caps its own evaluation sizes with :func:`cap` (``lab.api.smoke_cap``). Runs made this way are tagged ``lab.smoke=true`` so nobody mistakes them for results. The documentation's
+seed; a plugin caps its own evaluation sizes with :func:`cap` (``lab.api.smoke_cap``).
+Runs made this way are tagged ``lab.smoke=true`` so nobody mistakes them for results. The documentation's
 commands are tested this way (tests/test_docs.py).
 """
 

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -46,6 +47,17 @@ def default_artifact_root() -> str | None:
     (http://...) and other databases keep their own artifact store."""
     database = sqlite_path(tracking_uri())
     return None if database is None else (database.parent / "artifacts").resolve().as_uri()
+
+
+def experiment_artifact_location(name: str) -> str | None:
+    """Where lab puts a new experiment's artifacts on a local store: one folder under the store's ``artifacts/``
+    named after the experiment, with path separators replaced and a leading dot escaped, so that no name
+    (``experiment=../../x``, ``a/b``) reaches outside that folder; None where the store decides."""
+    root = default_artifact_root()
+    if root is None:
+        return None
+    folder = re.sub(r"[/\\\x00]", "_", name)
+    return f"{root}/{'_' + folder if folder.startswith('.') else folder}"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -234,10 +246,8 @@ def experiment_id(mlflow_client: MlflowClient, name: str) -> str:
     experiment = mlflow_client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    root = default_artifact_root()
-    location = f"{root}/{name}" if root else None
     try:
-        return mlflow_client.create_experiment(name, artifact_location=location)
+        return mlflow_client.create_experiment(name, artifact_location=experiment_artifact_location(name))
     except MlflowException:
         experiment = mlflow_client.get_experiment_by_name(name)
         if experiment is None:

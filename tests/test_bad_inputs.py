@@ -192,3 +192,17 @@ def test_an_experiment_whose_artifacts_live_elsewhere_is_used_with_a_warning(lab
     assert warnings == [f"lab: warning: experiment 'shared' keeps its artifacts in {elsewhere}, not in "
                         f"{(store / 'artifacts').resolve().as_uri()}/shared: this run's artifacts go there too"]
     assert elsewhere in result.out  # the summary's artifacts line names it too
+
+
+@pytest.mark.parametrize(("name", "folder"), [("../../escaped", "_.._.._escaped"), ("team/a", "team_a"),
+                                              ("..", "_..")])
+def test_an_experiment_name_never_reaches_outside_the_stores_artifacts(lab, store, runs, with_toy_plugin, name,
+                                                                        folder):
+    result = lab("run", "plugin=toy", "env=Toy", "steps=20", "eval_every=10", "progress=false",
+                 f"experiment={name}")
+    assert result.code == 0, result.err
+    (run,) = runs()
+    artifacts = (store / "artifacts").resolve()
+    where = Path(run.info.artifact_uri.removeprefix("file://")).resolve()
+    assert where.parent.parent == artifacts / folder and (where / "config.yaml").is_file()
+    assert "warning" not in result.err
