@@ -157,7 +157,13 @@ def test_every_plugins_md_command_and_snippet_works_as_written(tmp_path):
     plugins_dir = tmp_path / "snippet-plugin"
     plugins_dir.mkdir()
     (plugins_dir / "myagent_snippet.py").write_text(registration.code)
-    listed = Terminal(tmp_path, Path(sys.executable).parent).run(f"lab --plugins-dir {plugins_dir} plugins --json")
+    # Its factory names lab_myagent.agent:build, which `lab plugins` finds (without importing it): a stand-in.
+    stub = tmp_path / "stub" / "lab_myagent"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("")
+    (stub / "agent.py").write_text("def build(context):\n    raise NotImplementedError\n")
+    listed = Terminal(tmp_path, Path(sys.executable).parent).run(
+        f"PYTHONPATH={stub.parent} lab --plugins-dir {plugins_dir} plugins --json")
     assert listed.code == 0, listed.err
     rows = {row["name"]: row for row in json.loads(listed.out)}
     assert rows["myagent"]["status"] == "ok" and rows["myagent"]["kind"] == "agent", rows.get("myagent")

@@ -75,10 +75,12 @@ WALKER = textwrap.dedent("""
 RUN = ["run", "plugin=walker", "env=CartPole", "steps=20", "eval_every=10", "progress=false"]
 
 
-def walker_dir(tmp_path: Path, factory: str = "walker_agent:build", extra: str = "") -> Path:
+def walker_dir(tmp_path: Path, factory: str = "walker_agent:build", module: str = "walker_agent") -> Path:
+    """A plugins folder holding the walker as ``module``.py. Each test that imports the factory module gives it
+    a name of its own: an earlier test's module of the same name would still be in sys.modules."""
     directory = tmp_path / "plugins"
     directory.mkdir(exist_ok=True)
-    (directory / "walker_agent.py").write_text(WALKER.replace("FACTORY", repr(factory)) + extra)
+    (directory / f"{module}.py").write_text(WALKER.replace("FACTORY", repr(factory)))
     return directory
 
 
@@ -88,7 +90,7 @@ def artifacts(run) -> set[str]:
 
 
 def test_the_runner_makes_play_gif_from_play(lab, runs, tmp_path, monkeypatch):
-    directory = walker_dir(tmp_path)
+    directory = walker_dir(tmp_path, "walker_gif:build", "walker_gif")
     monkeypatch.syspath_prepend(str(directory))  # the factory module, as an installed package would be
     result = lab("--plugins-dir", str(directory), *RUN)
     assert result.code == 0, result.err
@@ -187,10 +189,10 @@ def test_the_kit_flags_training_past_the_budget():
 
 @pytest.mark.slow
 def test_the_kit_fails_an_agent_that_overshoots(lab, tmp_path, monkeypatch):
-    directory = walker_dir(tmp_path)
-    source = (directory / "walker_agent.py").read_text()
-    (directory / "walker_agent.py").write_text(source.replace("while self.steps < budget:",
-                                                              "while self.steps < budget + 50:"))
+    directory = walker_dir(tmp_path, "walker_overshoot:build", "walker_overshoot")
+    source = (directory / "walker_overshoot.py").read_text()
+    (directory / "walker_overshoot.py").write_text(source.replace("while self.steps < budget:",
+                                                                  "while self.steps < budget + 50:"))
     monkeypatch.syspath_prepend(str(directory))
     checked = lab("--plugins-dir", str(directory), "plugins", "check", "walker", "env=CartPole", "steps=40",
                   "eval_every=20")
