@@ -40,7 +40,7 @@ def sklearn_references(seeds: list[int]) -> list[tuple[str, list[float], list[fl
     from sklearn.neural_network import MLPClassifier
     from sklearn.svm import SVC
 
-    from lab.registry import load_registry
+    from lab.core.loading import load_registry
 
     data = load_registry().load_dataset("digits")
     x_train = data.x_train.reshape(len(data.x_train), -1)

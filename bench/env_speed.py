@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the acceptance target says
-    from lab.registry import load_registry
+    from lab.core.loading import load_registry
 
     registry = load_registry()
     print(f"{platform.node()} ({os.cpu_count()} cores, pinned to one; {platform.processor() or platform.machine()}),"
@@ -55,7 +55,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name in args.envs:
         env_id = registry.resolve_env(name)
-        spec = registry.envs.get(env_id)
+        spec = registry.env_spec(env_id)
         family = spec.family if spec else "gymnasium"
         steps = args.steps // 10 if family == "atari" else args.steps
         speed, episodes = steps_per_second(env_id, steps)

@@ -78,7 +78,7 @@ def validation_target(plugin: str, data: str) -> Callable[[dict[str, float]], bo
     import numpy as np
 
     from lab import api
-    from lab.registry import load_registry
+    from lab.core.loading import load_registry
 
     dataset = load_registry().load_dataset(data)
     if data == "digits" and plugin == "vae":

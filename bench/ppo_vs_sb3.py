@@ -32,7 +32,7 @@ from pathlib import Path
 
 LAB = [sys.executable, "-m", "lab.cli"]
 SB3 = [sys.executable, str(Path(__file__).with_name("sb3_ppo_cartpole.py"))]
-WARM_UP = "import lab.tracking, stable_baselines3; lab.tracking.client()"
+WARM_UP = "import lab.tracking.tracker, stable_baselines3; lab.tracking.tracker.client()"
 
 
 def timed(side: str, command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:

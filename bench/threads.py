@@ -7,7 +7,7 @@ Each run is a real `lab run` (fresh process, one evaluation at the end) in a tem
 run's own "FINISHED in N s" (model build, training and the evaluation, without lab's start-up). One untimed run
 per case first fills the caches (datasets, the generators' feature classifier). ``--busy N`` keeps N other
 processes spinning meanwhile (a loaded machine: another run, a test suite). Prints a markdown table for
-BENCHMARKS.md; the per-kind defaults of `threads=` (lab/config.py) come from it.
+BENCHMARKS.md; the per-kind defaults of `threads=` (lab/core/config.py) come from it.
 """
 
 from __future__ import annotations

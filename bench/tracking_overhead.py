@@ -8,7 +8,7 @@ In a temporary directory with MLFLOW_TRACKING_URI set to a sqlite store there, i
   (b) metric logging: --metrics points through Tracker.log_metrics (buffered, sent in batches of 1000)
       against --per-call points through MLflow's one-call-per-point MlflowClient.log_metric;
   (c) creating a fresh store (first use of a new sqlite db: MLflow's schema creation and migrations);
-  (d) what `lab run`'s training process itself pays with the tracking worker (lab.tracking_worker): spawning it,
+  (d) what `lab run`'s training process itself pays with the tracking worker (lab.tracking.worker): spawning it,
       sending start/params/config, --metrics points, and waiting for finish, once the worker has had time to
       import mlflow (as it has while the trainer imports torch and builds its model).
 
@@ -50,16 +50,16 @@ def use_store(directory: Path) -> None:
 
 def ppo_config() -> tuple[dict[str, Any], dict[str, str]]:
     """The params and tags `lab run plugin=ppo env=CartPole` logs."""
-    from lab.config import resolve
-    from lab.registry import load_registry
-    from lab.runner import _tags
+    from lab.core.config import resolve
+    from lab.core.loading import load_registry
+    from lab.training.build import run_tags as _tags
 
     config = resolve(load_registry(), {"plugin": "ppo", "env": "CartPole"})
     return config.as_dict(), _tags(config, "cpu")
 
 
 def store_creation(root: Path, repeats: int) -> list[float]:
-    from lab.tracking import client
+    from lab.tracking.tracker import client
 
     seconds = []
     for i in range(repeats):
@@ -74,7 +74,7 @@ STAGES = ("start", "log_params", "log_text", "finish")
 def run_lifecycle(params: dict[str, Any], tags: dict[str, str], runs: int) -> dict[str, list[float]]:
     import yaml
 
-    from lab.tracking import Tracker
+    from lab.tracking.tracker import Tracker
 
     text = yaml.safe_dump(params, sort_keys=False)
     times: dict[str, list[float]] = {stage: [] for stage in STAGES}
@@ -109,7 +109,7 @@ def fresh_processes(store: Path, processes: int) -> dict[str, list[float]]:
 def metrics_batched(tags: dict[str, str], points: int, keys: int) -> float:
     """Seconds for ``points`` (a multiple of ``keys``) metric points logged as ``keys`` metrics per step,
     the final flush included."""
-    from lab.tracking import Tracker
+    from lab.tracking.tracker import Tracker
 
     tracker = Tracker.start(EXPERIMENT, None, tags)
     names = [f"train/metric_{k}" for k in range(keys)]
@@ -127,7 +127,7 @@ def metrics_batched(tags: dict[str, str], points: int, keys: int) -> float:
 
 def metrics_per_call(tags: dict[str, str], points: int, keys: int) -> float:
     """Seconds for ``points`` metric points through MlflowClient.log_metric, one call (one commit) each."""
-    from lab.tracking import Tracker
+    from lab.tracking.tracker import Tracker
 
     tracker = Tracker.start(EXPERIMENT, None, tags)
     names = [f"train/metric_{k}" for k in range(keys)]
@@ -146,7 +146,7 @@ def remote_parent_side(params: dict[str, Any], tags: dict[str, str], points: int
     """Seconds the training process spends on tracking when the work is done by the tracking worker."""
     import yaml
 
-    from lab.tracking_worker import RemoteTracker
+    from lab.tracking.worker import RemoteTracker
 
     text = yaml.safe_dump(params, sort_keys=False)
     names = [f"train/metric_{k}" for k in range(keys)]
@@ -200,7 +200,7 @@ def main() -> None:
         os.chdir(tmp)
         creation = store_creation(Path(tmp), args.stores)
         use_store(Path(tmp) / "store")
-        from lab.tracking import Tracker, client, experiment_id
+        from lab.tracking.tracker import Tracker, client, experiment_id
 
         experiment_id(client(), EXPERIMENT)  # an existing store and experiment, as after a user's first run
         fresh = fresh_processes(Path(tmp) / "store", args.processes)

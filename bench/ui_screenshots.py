@@ -6,8 +6,8 @@ on 2 CPU cores), serves that store with `lab ui` on a free loopback port and pho
     docs/images/mlflow-run.png       the agent run's "Model metrics" tab: its evaluation curves
     docs/images/mlflow-artifact.png  the generator run's samples.png artifact in the artifact browser
 
-Chromium is Debian's (apt-get install -y --no-install-recommends chromium), driven by Playwright as tests/ui does;
-nothing is downloaded (never run `playwright install`). Usage:
+Chromium is Debian's (apt-get install -y --no-install-recommends chromium), driven by Playwright as
+tests/commands/ui does; nothing is downloaded (never run `playwright install`). Usage:
 
     .venv/bin/python bench/ui_screenshots.py [--out docs/images] [--keep DIR]
 """

@@ -16,7 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from lab import DISTRIBUTION
-from lab.registry import Registry, load_registry, make_plugin_manager
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.core.registry import Registry
 
 HEADER = """# lab plugin index
 

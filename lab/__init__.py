@@ -1,8 +1,8 @@
 """lab: a reinforcement-learning and generative-model laboratory.
 
-The core is small: a plugin registry (``lab.hookspecs``, ``lab.registry``), the configuration system
-(``lab.config``), one runner for every plugin kind (``lab.runner``), MLflow tracking (``lab.tracking``)
-and the command line (``lab.cli``). Plugins use only ``lab.api``.
+The core is small and laid out by role (docs/architecture.md): ``lab.core`` (hooks, registry, plugin loading,
+config), ``lab.training`` (one runner for every plugin kind), ``lab.tracking`` (MLflow) and ``lab.commands``
+(the command line, ``lab.cli``). Plugins use only ``lab.api``; their tests may use ``lab.testing``.
 """
 
 __version__ = "0.1.0"

@@ -20,6 +20,9 @@ Checks (each builds the plugin exactly as ``lab run`` does, on CPU, with the key
   episodes, or evaluation metrics).
 - ``determinism``: two trainings with the same seed give identical outputs on CPU.
 - ``bad_config``: an unknown key and a value of the wrong type are refused with a clear message.
+
+A package's own tests may also look at what lab sees: :func:`load_registry` is the registry ``lab`` builds (every
+plugin, env, dataset and lifecycle hook installed, broken ones listed in ``registry.broken``).
 """
 
 from __future__ import annotations
@@ -31,9 +34,13 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lab.errors import ConfigError
+from lab.core.errors import ConfigError
+from lab.core.loading import load_registry
+
+if TYPE_CHECKING:
+    from lab.core.registry import Registry
 
 CHECKS = ("registers", "config", "tiny_run", "evaluate", "save_load", "determinism", "bad_config")
 TINY_DEFAULTS = {"steps": 300, "eval_every": 300, "eval_episodes": 2, "progress": False, "device": "cpu"}
@@ -50,20 +57,20 @@ class CheckResult:
     detail: str
 
 
-def check_plugin(name: str, check: str, *, registry: Any = None, store_uri: str | None = None, **keys: Any) -> str:
+def check_plugin(name: str, check: str, *, registry: Registry | None = None, store_uri: str | None = None,
+                 **keys: Any) -> str:
     """Run one check on plugin ``name`` with ``keys`` (its target, e.g. ``env="CartPole"``, and tiny budgets).
 
     Returns a one-line detail on success; raises :class:`ConformanceError` on failure."""
     if check not in CHECKS:
         raise ValueError(f"unknown check {check!r}; valid: {', '.join(CHECKS)}")
     if registry is None:
-        from lab.registry import load_registry
-
         registry = load_registry()
     return _CHECK_FUNCTIONS[check](registry, name, {**TINY_DEFAULTS, **keys}, store_uri)
 
 
-def run_checks(registry: Any, name: str, keys: Mapping[str, Any], store_uri: str | None = None) -> list[CheckResult]:
+def run_checks(registry: Registry, name: str, keys: Mapping[str, Any],
+               store_uri: str | None = None) -> list[CheckResult]:
     """Every check in order; a failed ``registers`` check skips the rest."""
     results = []
     for check in CHECKS:
@@ -83,7 +90,7 @@ def run_checks(registry: Any, name: str, keys: Mapping[str, Any], store_uri: str
 # ---------------------------------------------------------------------------------------------- the checks
 
 
-def _registers(registry: Any, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
+def _registers(registry: Registry, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
     broken = [b for b in registry.broken.values() if name in (b.name, b.package)]
     if broken:
         raise ConformanceError(f"plugin {name!r} is broken: {broken[0]}")
@@ -94,7 +101,7 @@ def _registers(registry: Any, name: str, keys: dict[str, Any], store_uri: str | 
     return f"{info.spec.kind} from {info.package} {info.version}; factory {info.spec.factory} loads"
 
 
-def _config(registry: Any, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
+def _config(registry: Registry, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
     import dataclasses
 
     spec = registry.plugin(name).spec
@@ -108,12 +115,13 @@ def _config(registry: Any, name: str, keys: dict[str, Any], store_uri: str | Non
     return f"{sum(f.owner == name for f in config.fields)} documented keys; preset {config.preset or 'none'}"
 
 
-def _tiny_run(registry: Any, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
-    from lab import runner
+def _tiny_run(registry: Registry, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
+    from lab.tracking.worker import RemoteTracker
+    from lab.training import runner
 
     config = _resolve(registry, name, keys)
     with _tracking_store(store_uri) as uri:
-        result = runner.run(config)
+        result = runner.run(config, RemoteTracker())
         from mlflow import MlflowClient
 
         run = MlflowClient(uri).get_run(result.run_id)
@@ -125,7 +133,7 @@ def _tiny_run(registry: Any, name: str, keys: dict[str, Any], store_uri: str | N
     return f"FINISHED in {result.seconds:.1f} s, {result.steps} steps, {score} {run.data.metrics[score]:.4g}"
 
 
-def _evaluate(registry: Any, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
+def _evaluate(registry: Registry, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
     config = _resolve(registry, name, keys)
     model = _trained(config)
     metrics = dict(model.evaluate(config.runner.eval_episodes))
@@ -137,8 +145,8 @@ def _evaluate(registry: Any, name: str, keys: dict[str, Any], store_uri: str | N
     return f"{score} {metrics[score]:.4g}"
 
 
-def _save_load(registry: Any, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
-    from lab.runner import build_context, seed_everything
+def _save_load(registry: Registry, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
+    from lab.training.build import build_context, seed_everything
 
     config = _resolve(registry, name, keys)
     trained = _trained(config)
@@ -157,7 +165,7 @@ def _save_load(registry: Any, name: str, keys: dict[str, Any], store_uri: str | 
     return f"identical {what} after reloading {', '.join(files)}"
 
 
-def _determinism(registry: Any, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
+def _determinism(registry: Registry, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
     config = _resolve(registry, name, keys)
     what, first = _outputs(_trained(config), config)
     _, second = _outputs(_trained(config), config)
@@ -167,7 +175,7 @@ def _determinism(registry: Any, name: str, keys: dict[str, Any], store_uri: str 
     return f"identical {what} from two trainings with seed {config.runner.seed}"
 
 
-def _bad_config(registry: Any, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
+def _bad_config(registry: Registry, name: str, keys: dict[str, Any], store_uri: str | None) -> str:
     config = _resolve(registry, name, keys)
     _expect_refusal(registry, name, {**keys, "no_such_key_xyz": 1}, "unknown key 'no_such_key_xyz'")
     typed = [f for f in config.fields if f.owner == name and f.type.split(" ")[0] in ("int", "float", "bool")]
@@ -186,16 +194,16 @@ _CHECK_FUNCTIONS: dict[str, Callable[..., str]] = {
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _resolve(registry: Any, name: str, keys: Mapping[str, Any]) -> Any:
-    from lab import smoke
-    from lab.config import resolve
+def _resolve(registry: Registry, name: str, keys: Mapping[str, Any]) -> Any:
+    from lab.core import smoke
+    from lab.core.config import resolve
 
     config = resolve(registry, {"plugin": name, **keys})
     smoke.cap_run(config.runner)  # LAB_SMOKE=1: the kit's trainings are as short as lab run's
     return config
 
 
-def _expect_refusal(registry: Any, name: str, keys: Mapping[str, Any], expected: str) -> None:
+def _expect_refusal(registry: Registry, name: str, keys: Mapping[str, Any], expected: str) -> None:
     try:
         _resolve(registry, name, keys)
     except ConfigError as e:
@@ -211,7 +219,7 @@ def _trained(config: Any) -> Any:
     """Build and train the plugin's model in this process on CPU, seeded as ``lab run`` does."""
     import torch
 
-    from lab.runner import build_context, seed_everything
+    from lab.training.build import build_context, seed_everything
 
     torch.set_num_threads(config.runner.threads or 1)
     seed_everything(config.runner.seed)
@@ -239,8 +247,8 @@ class BudgetWatch:
 
 def _outputs(model: Any, config: Any) -> tuple[str, Any]:
     """What the model does, comparable across instances: samples, played episodes or evaluation metrics."""
-    from lab.runner import seed_everything
-    from lab.video import Recorder
+    from lab.training.build import seed_everything
+    from lab.training.video import Recorder
 
     if callable(getattr(model, "generate", None)):
         import numpy as np

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from lab import cli, registry
+from lab import cli
+from lab.core import loading
+
+# The tests mirror lab's layout (tests/core, tests/training, ...); their shared helpers (toy_plugin.py,
+# doc_commands.py) live here and are importable from every folder.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,7 +35,7 @@ def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 CHECKOUT = Path(__file__).parents[1]
 # What running Python leaves in any checkout; everything else new after the suite is a leak.
-EXPECTED_LEFTOVERS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".egg-info", ".venv")
+EXPECTED_LEFTOVERS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".grimp_cache", ".egg-info", ".venv")
 
 
 def _untracked(root: Path) -> set[str] | None:
@@ -64,7 +70,7 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty sqlite store, created once: schema creation costs seconds, copying it milliseconds."""
     import os
 
-    from lab import tracking
+    from lab.tracking import tracker as tracking
 
     directory = tmp_path_factory.mktemp("template-store")
     previous = os.environ.get("MLFLOW_TRACKING_URI")
@@ -142,11 +148,11 @@ def with_toy_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     import toy_plugin
 
-    original = registry.make_plugin_manager
+    original = loading.make_plugin_manager
 
-    def with_toy(**kwargs) -> registry.PluginManager:
+    def with_toy(**kwargs) -> loading.PluginManager:
         pm = original(**kwargs)
         pm.register_source(toy_plugin, "toy_plugin", "lab-toy", "9.9")
         return pm
 
-    monkeypatch.setattr(registry, "make_plugin_manager", with_toy)
+    monkeypatch.setattr(loading, "make_plugin_manager", with_toy)

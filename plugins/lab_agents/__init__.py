@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from lab.api import EnvSpec, Plugin, hookimpl
-from lab_agents import configs, spaces
+from lab_agents import configs
 from lab_agents.presets import preset_for
 
 # name -> (config class, action spaces it handles, description)
@@ -31,16 +31,22 @@ ALGORITHMS: dict[str, tuple[type, tuple[str, ...], str]] = {
 def check_spaces(algo: str, action_kinds: tuple[str, ...], env_id: str) -> str | None:
     """Why ``algo`` cannot train on ``env_id`` (its observation or action space), None if it can: what `lab envs`
     lists as the agents that fit, and what `lab run` refuses before a run exists."""
+    from lab_agents import spaces  # gymnasium and numpy: imported when a check runs, not when lab lists plugins
+
     return spaces.space_problem(algo, action_kinds, env_id)
 
 
 def check_config(config: Any, spec: EnvSpec | None) -> str | None:
     """Configs SB3 would refuse with an assertion, or train on NaN with."""
+    from lab_agents import spaces
+
     return spaces.config_problem(config, spec.id) if isinstance(spec, EnvSpec) else None
 
 
 def check_resources(config: Any, spec: EnvSpec | None) -> str | None:
     """A buffer that cannot fit in this machine's memory."""
+    from lab_agents import spaces
+
     return spaces.memory_problem(config, spec.id) if isinstance(spec, EnvSpec) else None
 
 

@@ -5,7 +5,7 @@ Values come from rl-baselines3-zoo ``hyperparams/<algo>.yml`` (``n_timesteps`` -
 ``*-v2`` Box2D entries are used for gymnasium's ``*-v3`` envs. Where the Zoo has no entry the agent keeps
 SB3's defaults. lab adds its runner choice to every preset: an evaluation schedule of 25 evaluations over the
 budget. (Agents train with one torch thread, fastest for these small networks on a CPU: that is the default of
-``threads=`` for every agent, see lab.config.THREADS_BY_KIND.)
+``threads=`` for every agent, see lab.core.options.THREADS_BY_KIND.)
 """
 
 from __future__ import annotations

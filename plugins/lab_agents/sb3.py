@@ -8,7 +8,6 @@ and saves weights as safetensors (no pickle).
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -19,9 +18,6 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
-from safetensors.numpy import load_file as load_arrays
-from safetensors.numpy import save_file as save_arrays
-from safetensors.torch import load_model, save_model
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -35,7 +31,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecNormalize, sync_envs_normalization
 
-from lab.api import BuildContext, Recorder, StepCallback
+from lab.api import BuildContext, Recorder, StepCallback, load_weights, save_weights
 from lab_agents.configs import AgentConfig
 from lab_agents.state import load_state, restore_noise, save_state
 
@@ -155,20 +151,17 @@ class SB3Agent:
                 "mean_length": float(np.mean(lengths))}
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        save_model(self.model.policy, str(directory / WEIGHTS_FILE))
-        if isinstance(self.env, VecNormalize):
-            save_arrays(normalize_stats(self.env), str(directory / NORMALIZE_FILE))
         meta = {"algorithm": self.algorithm.__name__, "env": self.env_id, "num_timesteps": self.model.num_timesteps}
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2))
+        save_weights(directory, self.model.policy, weights_file=WEIGHTS_FILE, settings=meta, settings_file=META_FILE)
+        if isinstance(self.env, VecNormalize):
+            save_weights(directory, normalize_stats(self.env), weights_file=NORMALIZE_FILE)
 
     def load(self, directory: Path) -> None:
-        missing, unexpected = load_model(self.model.policy, str(directory / WEIGHTS_FILE), device=self.device)
-        if missing or unexpected:
-            raise ValueError(f"weights in {directory} do not fit this config (missing {missing}, "
-                             f"unexpected {unexpected})")
+        load_weights(directory, self.model.policy, weights_file=WEIGHTS_FILE, device=self.device)
         if isinstance(self.env, VecNormalize):
-            restore_normalize_stats(self.env, load_arrays(str(directory / NORMALIZE_FILE)))
+            stats = normalize_stats(self.env)  # this env's statistics say which names and shapes the file must have
+            load_weights(directory, stats, weights_file=NORMALIZE_FILE)
+            restore_normalize_stats(self.env, stats)
             sync_envs_normalization(self.env, self.eval_env)
 
     def checkpoint(self, directory: Path) -> None:
@@ -285,16 +278,18 @@ def action_noise(config: Any, action_space: gymnasium.spaces.Box) -> Any:
     return OrnsteinUhlenbeckActionNoise(mean=np.zeros(dim), sigma=sigma)
 
 
-def normalize_stats(env: VecNormalize) -> dict[str, np.ndarray]:
+def normalize_stats(env: VecNormalize) -> dict[str, torch.Tensor]:
+    """VecNormalize's running statistics as float64 tensors (copies: loading into them leaves the env alone)."""
     stats = {"obs_mean": env.obs_rms.mean, "obs_var": env.obs_rms.var, "obs_count": env.obs_rms.count,
              "ret_mean": env.ret_rms.mean, "ret_var": env.ret_rms.var, "ret_count": env.ret_rms.count}
-    return {key: np.asarray(value, dtype=np.float64) for key, value in stats.items()}
+    return {key: torch.tensor(np.asarray(value, dtype=np.float64)) for key, value in stats.items()}
 
 
-def restore_normalize_stats(env: VecNormalize, stats: Mapping[str, np.ndarray]) -> None:
-    env.obs_rms.mean, env.obs_rms.var = stats["obs_mean"], stats["obs_var"]
-    env.ret_rms.mean, env.ret_rms.var = stats["ret_mean"], stats["ret_var"]
-    env.obs_rms.count, env.ret_rms.count = float(stats["obs_count"]), float(stats["ret_count"])
+def restore_normalize_stats(env: VecNormalize, stats: Mapping[str, torch.Tensor]) -> None:
+    arrays = {key: value.numpy() for key, value in stats.items()}
+    env.obs_rms.mean, env.obs_rms.var = arrays["obs_mean"], arrays["obs_var"]
+    env.ret_rms.mean, env.ret_rms.var = arrays["ret_mean"], arrays["ret_var"]
+    env.obs_rms.count, env.ret_rms.count = float(arrays["obs_count"]), float(arrays["ret_count"])
 
 
 # ---------------------------------------------------------------------------------------- SB3 glue

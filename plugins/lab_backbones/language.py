@@ -7,17 +7,15 @@ fitted on the same training split.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
 from torch import nn
 
-from lab.api import BuildContext, StepCallback
+from lab.api import BuildContext, StepCallback, load_settings, load_weights, save_weights
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "language_model.json"
@@ -164,17 +162,15 @@ class LanguageModel:
         return [self.sample(str(prompt), int(n), temperature=0.8, seed=int(seed)) for prompt, n, seed in rows]
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        save_model(self.net, str(directory / WEIGHTS_FILE))
         meta = {"plugin": self.plugin, "context": self.context, "vocabulary": self.vocabulary,
                 "examples": self.examples}
-        (directory / META_FILE).write_text(json.dumps(meta))
+        save_weights(directory, self.net, weights_file=WEIGHTS_FILE, settings=meta, settings_file=META_FILE)
 
     def load(self, directory: Path) -> None:
-        meta = json.loads((directory / META_FILE).read_text())
-        if meta["vocabulary"] != self.vocabulary:
+        meta = load_settings(directory, META_FILE)
+        if meta["vocabulary"] != self.vocabulary:  # checked first: the message says why the shapes would differ
             raise ValueError(f"weights in {directory} were trained on another vocabulary (another Python's stdlib?)")
-        load_model(self.net, str(directory / WEIGHTS_FILE), device=str(self.device))
+        load_weights(directory, self.net, weights_file=WEIGHTS_FILE, device=self.device)
 
     def artifacts(self, directory: Path) -> list[Path]:
         path = directory / "sample.txt"

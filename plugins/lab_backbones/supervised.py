@@ -7,7 +7,6 @@ seen, so budgets read the same whatever the batch size.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +14,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
 from torch import nn
 
-from lab.api import BuildContext, StepCallback, load_training_state, save_training_state
+from lab.api import (
+    BuildContext,
+    StepCallback,
+    load_training_state,
+    load_weights,
+    save_training_state,
+    save_weights,
+)
 from lab_backbones.language import LanguageModel
 from lab_backbones.networks import build_features
 
@@ -250,17 +255,12 @@ class SupervisedModel:
         return (scores / scores.sum(dim=1, keepdim=True)).cpu().numpy()
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        save_model(self.net, str(directory / WEIGHTS_FILE))
         meta = {"plugin": self.plugin, "dataset": self.spec.name, "input_shape": list(self.spec.shape),
                 "classes": self.classes, "loss": self.loss_name, "examples": self.examples}
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2))
+        save_weights(directory, self.net, weights_file=WEIGHTS_FILE, settings=meta, settings_file=META_FILE)
 
     def load(self, directory: Path) -> None:
-        missing, unexpected = load_model(self.net, str(directory / WEIGHTS_FILE), device=str(self.device))
-        if missing or unexpected:
-            raise ValueError(f"weights in {directory} do not fit this config (missing {missing}, "
-                             f"unexpected {unexpected})")
+        load_weights(directory, self.net, weights_file=WEIGHTS_FILE, device=self.device)
 
     def checkpoint(self, directory: Path) -> None:
         """Weights plus everything exact resumption needs: optimizer, RNGs, the epoch's order and position."""

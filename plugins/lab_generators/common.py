@@ -9,7 +9,6 @@ for ``lab sample``, and safetensors files.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
 from torch import nn
 
 from lab.api import (
@@ -27,8 +25,10 @@ from lab.api import (
     average_gradients,
     image_grid,
     load_training_state,
+    load_weights,
     save_png,
     save_training_state,
+    save_weights,
     scatter_plot,
     shard,
     smoke_cap,
@@ -236,21 +236,15 @@ class GenerativeModel:
         return [save_png(picture, directory / f"{key}.png") for key, picture in self.images().items()]
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        save_model(self.nets, str(directory / WEIGHTS_FILE))
-        self.write_meta(directory)
+        save_weights(directory, self.nets, weights_file=WEIGHTS_FILE, settings=self.meta(), settings_file=META_FILE)
 
-    def write_meta(self, directory: Path, **extra: Any) -> None:
-        """What the saved weights are of, beside them (read by people, not by ``load``)."""
-        meta = {"plugin": self.plugin, "dataset": self.data.name, "shape": list(self.shape),
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        """What the saved weights are of, written beside them (read by people, not by ``load``)."""
+        return {"plugin": self.plugin, "dataset": self.data.name, "shape": list(self.shape),
                 "examples": self.examples, **extra}
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2))
 
     def load(self, directory: Path) -> None:
-        missing, unexpected = load_model(self.nets, str(directory / WEIGHTS_FILE), device=str(self.device))
-        if missing or unexpected:
-            raise ValueError(f"weights in {directory} do not fit this config (missing {missing}, "
-                             f"unexpected {unexpected})")
+        load_weights(directory, self.nets, weights_file=WEIGHTS_FILE, device=self.device)
 
 
 # -------------------------------------------------------------------------------------------- building blocks

@@ -22,13 +22,13 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.embeddings import get_timestep_embedding
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.training_utils import EMAModel
-from safetensors.torch import load_model, save_model
 from torch import nn
 
-from lab.api import BuildContext
-from lab_generators.common import GenerativeModel, mlp
+from lab.api import BuildContext, load_weights, save_weights
+from lab_generators.common import META_FILE, GenerativeModel, mlp
 
 TRAINING_WEIGHTS = "training.safetensors"
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"  # in unet/ or denoiser/, as diffusers names it
 WARMUP_UPDATES = 100
 SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}
 
@@ -141,19 +141,13 @@ class Diffusion(GenerativeModel):
             else:
                 self.denoiser.save_pretrained(directory / "denoiser")
                 self.noise.save_pretrained(directory / "scheduler")
-        save_model(self.denoiser, str(directory / TRAINING_WEIGHTS))
-        self.write_meta(directory, updates=self.updates)
+        save_weights(directory, self.denoiser, weights_file=TRAINING_WEIGHTS, settings=self.meta(updates=self.updates),
+                     settings_file=META_FILE)
 
     def load(self, directory: Path) -> None:
-        from safetensors.torch import load_file
-
-        sampling = directory / ("unet" if self.is_image else "denoiser") / "diffusion_pytorch_model.safetensors"
-        weights = load_file(str(sampling), device=str(self.device))
-        missing, unexpected = self.denoiser.load_state_dict(weights, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"weights in {directory} do not fit this config (missing {missing}, "
-                             f"unexpected {unexpected})")
+        sampling = directory / ("unet" if self.is_image else "denoiser")
+        load_weights(sampling, self.denoiser, weights_file=DIFFUSERS_WEIGHTS, device=self.device)
         if self.ema is not None:
             self.ema = EMAModel(self.denoiser.parameters(), decay=self.config.ema_decay)  # shadow = saved EMA
         if (directory / TRAINING_WEIGHTS).is_file():
-            load_model(self.denoiser, str(directory / TRAINING_WEIGHTS), device=str(self.device))
+            load_weights(directory, self.denoiser, weights_file=TRAINING_WEIGHTS, device=self.device)

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab.config import resolve
-from lab.registry import load_registry, make_plugin_manager
-from lab.runner import build_context
+from lab.core.config import resolve
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.training.build import build_context
 
 ALGOS_ENVS = [("dqn", "CartPole"), ("ppo", "CartPole"), ("a2c", "Acrobot"), ("sac", "Pendulum"),
               ("td3", "Pendulum"), ("ddpg", "Pendulum"), ("ppo", "MountainCarContinuous")]
@@ -87,7 +87,7 @@ def test_off_policy_networks_get_their_own_backbone_weights(registry):
 
 
 def test_unknown_backbone_is_refused_with_the_closest_name(registry):
-    from lab.errors import ConfigError
+    from lab.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"backbone=transfomer: not an installed backbone plugin \(did you mean "
                                           r"'transformer'\?\)"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab.config import resolve
-from lab.errors import ConfigError
-from lab.registry import load_registry, make_plugin_manager
-from lab.runner import build_context
+from lab.core.config import resolve
+from lab.core.errors import ConfigError
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.training.build import build_context
 from lab_agents import spaces
 
 

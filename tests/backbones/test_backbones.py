@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from lab.config import resolve
-from lab.errors import ConfigError
-from lab.registry import load_registry, make_plugin_manager
-from lab.runner import build_context
+from lab.core.config import resolve
+from lab.core.errors import ConfigError
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.training.build import build_context
 
 BACKBONE_DATA = [("perceptron", "digits"), ("mlp", "digits"), ("cnn", "digits"), ("rnn", "digits_rows"),
                  ("lstm", "digits_rows"), ("gru", "digits_rows"), ("transformer", "digits_rows"),

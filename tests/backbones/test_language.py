@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab.config import resolve
-from lab.errors import ConfigError
-from lab.registry import load_registry, make_plugin_manager
+from lab.core.config import resolve
+from lab.core.errors import ConfigError
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.training.build import build_context
 from lab_backbones.language import baselines
 
 
@@ -40,6 +41,16 @@ def test_baselines_measure_what_they_claim():
     unigram, bigram = baselines(repeating, repeating, 2)
     assert unigram == pytest.approx(1.0, abs=0.01)  # two equally likely symbols: one bit each
     assert bigram < 0.01  # the next symbol is certain given the last one
+
+
+def test_weights_that_do_not_fit_are_refused_by_name(registry, tmp_path: Path):
+    def build(**keys):
+        config = resolve(registry, {"plugin": "gru", "data": "pydocs", "seed": 0, **keys})
+        return config.plugin.build(build_context(config, "cpu"))
+
+    build(hidden=8, layers=1).save(tmp_path / "small")
+    with pytest.raises(ValueError, match=r"do not fit .*missing rnn\.bias_hh_l1.*other shapes: embed\.weight"):
+        build(hidden=16, layers=2).load(tmp_path / "small")
 
 
 @pytest.mark.parametrize(("keys", "message"), [
@@ -76,4 +87,4 @@ def test_sample_errors(lab, runs, with_toy_plugin):
     result = lab("sample", f"run={run.info.run_id}")
     assert result.code == 2 and "has nothing to sample from" in result.err
     assert lab("sample", "prompt=x").code == 2
-    assert "n=0: expected an integer >= 1" in lab("sample", f"run={run.info.run_id}", "n=0").err
+    assert "n=0: must be >= 1" in lab("sample", f"run={run.info.run_id}", "n=0").err

@@ -7,9 +7,11 @@ import json
 import gymnasium
 import pytest
 
+import lab
 from lab.api import EnvSpec, hookimpl
-from lab.errors import ConfigError
-from lab.registry import load_registry, make_plugin_manager
+from lab.core.errors import ConfigError
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.core.registry import Provenance
 
 OUR_GAMES = {"lab/Snake-v0": "Snake", "lab/Maze-v0": "Maze", "lab/Dock-v0": "Dock"}
 DISCRETE_AGENTS = ["dqn", "ppo", "a2c"]
@@ -39,9 +41,9 @@ def test_unknown_env_is_refused_with_a_suggestion(registry):
 
 def test_our_games_are_registered_by_the_hook_with_thresholds(registry):
     for env_id, alias in OUR_GAMES.items():
-        spec = registry.envs[env_id]
+        spec = registry.envs[env_id].spec
         assert spec.aliases == (alias,) and spec.family == "lab" and spec.description
-        assert registry.env_sources[env_id][0] == "lablearn"
+        assert registry.envs[env_id].provenance == Provenance("lablearn", lab.__version__, "lab_envs")
         gym_spec = gymnasium.spec(env_id)
         assert gym_spec.reward_threshold is not None and gym_spec.max_episode_steps > 0
 
@@ -141,10 +143,10 @@ def small_catalog(registry, tmp_path, monkeypatch):
     """Three envs of the catalog (one Atari game), an empty env cache, and every gymnasium.make counted."""
     import dataclasses
 
-    import lab_agents
+    from lab_agents import spaces
 
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path))
-    lab_agents.spaces.spaces_of.cache_clear()  # lab_agents remembers spaces per process
+    spaces.spaces_of.cache_clear()  # lab_agents remembers spaces per process
     ids = ("lab/Snake-v0", "CartPole-v1", "ALE/Pong-v5")
     built: list[str] = []
     make = gymnasium.make
@@ -159,7 +161,7 @@ def small_catalog(registry, tmp_path, monkeypatch):
 
 
 def test_lab_envs_builds_each_env_once_then_reads_the_cache(small_catalog, tmp_path):
-    from lab.play import env_rows
+    from lab.commands.play import env_rows
 
     small, built = small_catalog
     rows = env_rows(small)
@@ -174,7 +176,7 @@ def test_lab_envs_builds_each_env_once_then_reads_the_cache(small_catalog, tmp_p
 def test_the_env_cache_is_rebuilt_when_what_it_depends_on_changes(small_catalog, tmp_path, monkeypatch):
     import dataclasses
 
-    from lab import play
+    from lab.commands import play
 
     small, built = small_catalog
     rows = play.env_rows(small)
@@ -191,3 +193,14 @@ def test_the_env_cache_is_rebuilt_when_what_it_depends_on_changes(small_catalog,
     (tmp_path / "envs.json").write_text("{not json")  # a damaged cache is rebuilt, never an error
     built.clear()
     assert play.env_rows(small) == rows and len(built) == 3
+
+
+def test_a_distribution_visible_twice_is_named_once(monkeypatch):
+    """From a source checkout (`python -m lab.cli envs`, or after Ray put the working folder on sys.path) lab is
+    seen both as the checkout's lablearn.egg-info and as the installed dist-info: `source` still says lablearn."""
+    from lab.commands import play
+
+    monkeypatch.setattr(play, "_distributions", lambda: {"lab_envs": ["lablearn", "lablearn"], "x": ["a", "b"]})
+    assert play._distribution_of("lab_envs.snake") == "lablearn"
+    assert play._distribution_of("x.y") == "a, b"
+    assert play._distribution_of("unknown_top.module") == "unknown_top"

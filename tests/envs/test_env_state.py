@@ -11,7 +11,7 @@ import pytest
 from stable_baselines3.common.env_util import make_vec_env
 
 from lab.api import restore_env, snapshot_env
-from lab.env_state import decode, encode
+from lab.training.env_state import decode, encode
 
 SNAPSHOTTABLE = ["CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
                  "lab/Snake-v0", "lab/Maze-v0", "lab/Dock-v0"]

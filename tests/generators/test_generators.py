@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from lab.config import resolve
-from lab.errors import ConfigError
-from lab.registry import load_registry, make_plugin_manager
-from lab.runner import build_context
+from lab.core.config import resolve
+from lab.core.errors import ConfigError
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.training.build import build_context
 
 GENERATORS = ["vae", "gan", "diffusion"]
 # A few hundred examples, small metric samples and few denoising steps: seconds per run.
@@ -213,8 +213,8 @@ def test_lab_sample_refuses_bad_input_without_writing(lab, runs, tracked, tmp_pa
         ([f"out={tmp_path / 'x.txt'}"], "a generator writes .png (a picture) or .npy (the samples)"),
         (["prompt=def"], "prompt= applies to language models"),
         (["steps=5"], "steps= does not apply to lab sample"),
-        (["n=0"], "n=0: expected an integer >= 1"),
-        (["seed=-1"], "seed=-1: expected an integer >= 0"),
+        (["n=0"], "n=0: must be >= 1"),
+        (["seed=-1"], "seed=-1: must be >= 0"),
         (["inference_steps=4"], "unknown key 'inference_steps'"),  # a diffusion key, not the GAN's
     ]
     for extra, message in cases:

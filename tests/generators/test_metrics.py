@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lab import sample_quality as metrics
-from lab.registry import load_registry, make_plugin_manager
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.training import sample_quality as metrics
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +96,8 @@ def test_the_feature_network_is_trained_once_deterministically_then_cached(digit
 def test_built_in_generators_log_exactly_what_the_public_judge_returns(plugin, data):
     """An outside generator calling lab.api.judge_samples gets the numbers a built-in logs for the same samples."""
     from lab import api
-    from lab.config import resolve
-    from lab.runner import build_context, seed_everything
+    from lab.core.config import resolve
+    from lab.training.build import build_context, seed_everything
     from lab_generators.common import EVAL_SEED
 
     registry = load_registry(make_plugin_manager(entry_points=False))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import hookspecs
+from lab.core import hookspecs
 
 ROOT = Path(__file__).parents[2]
 HOOKS = sorted(name for name, function in inspect.getmembers(hookspecs, inspect.isfunction)

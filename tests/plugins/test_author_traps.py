@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import option
-from lab.registry import load_registry, make_plugin_manager
+from lab.core.loading import load_registry, make_plugin_manager
+from lab.core.options import option
 from lab.testing import BudgetWatch, ConformanceError
 
 WALKER = textwrap.dedent("""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.registry import load_registry, make_plugin_manager
+from lab.core.loading import load_registry, make_plugin_manager
 from lab.testing import CHECKS, ConformanceError, check_plugin, run_checks
 
 OFF_POLICY = {"learning_starts": 100, "gif": False}

@@ -6,7 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from lab.registry import load_registry, make_plugin_manager
+from lab.core.loading import load_registry, make_plugin_manager
 
 DOCS = Path(__file__).parents[2] / "docs"
 

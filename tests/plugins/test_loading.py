@@ -147,3 +147,46 @@ def test_a_plugins_dir_file_is_a_plugin(lab, runs, tmp_path):
 def test_missing_plugins_dir_is_refused(lab, tmp_path):
     result = lab("--plugins-dir", str(tmp_path / "nope"), "plugins")
     assert result.code == 2 and "plugins directory" in result.err and "does not exist" in result.err
+
+
+def test_a_plugins_dir_file_registers_everything_with_its_provenance(tmp_path):
+    """A model plugin, an env and a dataset of one file share one Provenance; a broken file's are all taken back."""
+    from lab.core.loading import load_registry, make_plugin_manager
+    from lab.core.registry import Provenance
+
+    directory = tmp_path / "mine"
+    directory.mkdir()
+    everything = """
+        @dataclass
+        class C:
+            width: int = option(1, "A width.")
+
+        @hookimpl
+        def register_plugins(register):
+            register(Plugin("{name}", "agent", C, "x:y", "One of each."))
+
+        @hookimpl
+        def register_envs(register):
+            register(EnvSpec(id="{name}/Env-v0", aliases=("{name}-env",)))
+
+        @hookimpl
+        def register_datasets(register):
+            register(DatasetSpec("{name}-data", "regression", (2,), 4, "x:load"))
+            {fail}
+        """
+    for name, fail in (("whole", ""), ("broken", "raise RuntimeError('late')")):
+        source = textwrap.dedent(everything).format(name=name, fail=fail)
+        (directory / f"{name}.py").write_text(HEADER.replace("EnvSpec,", "EnvSpec, DatasetSpec,") + source)
+    registry = load_registry(make_plugin_manager(entry_points=False, plugins_dir=directory))
+
+    source = Provenance(f"file:{directory / 'whole.py'}", "local", "whole")
+    records = [registry.plugins["whole"], registry.envs["whole/Env-v0"], registry.datasets["whole-data"]]
+    assert [record.provenance for record in records] == [source] * 3
+    module = registry.modules["whole"]
+    assert (module.provenance, module.plugins, module.envs, module.datasets) == (
+        source, ["whole"], ["whole/Env-v0"], ["whole-data"])
+
+    assert "broken" not in registry.plugins and "broken/Env-v0" not in registry.envs
+    assert "broken-data" not in registry.datasets and "broken-env" not in registry.env_aliases
+    assert registry.broken["broken"].provenance == Provenance(f"file:{directory / 'broken.py'}", "local", "broken")
+    assert "failed in register_datasets: RuntimeError: late" in registry.broken["broken"].error

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from doc_commands import Terminal, parse, user_venv
 
-from lab.scaffold import SCAFFOLD_KINDS
+from lab.commands.new import SCAFFOLD_KINDS
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "lab-reinforce"
 

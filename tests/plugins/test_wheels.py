@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lab import DISTRIBUTION, __version__
-from lab.scaffold import SCAFFOLD_KINDS
+from lab.commands.new import SCAFFOLD_KINDS
 
 ROOT = Path(__file__).parents[2]
 MODEL_KINDS = ("agent", "backbone", "generator")
