@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lab.core.text import plain
+
 PARENT_ENV = "LAB_PARENT_RUN_ID"
 """Set for a child run: the id of the run it nests under (its ``mlflow.parentRunId`` tag)."""
 RESULT_FILE_ENV = "LAB_RESULT_FILE"
@@ -106,10 +108,11 @@ def start_parent(mlflow_client: Any, config: Any, run_name: str, tags: Mapping[s
 
 
 def params_of(values: Mapping[str, Any]) -> list[Any]:
-    """``values`` as MLflow params: ``null`` for None, each clipped to what the store takes, 100 at most."""
+    """``values`` as MLflow params, written as a run's own params are (``null``, ``true``), each clipped to what the
+    store takes, 100 at most."""
     from mlflow.entities import Param
 
-    return [Param(key, "null" if value is None else str(value)[:6000]) for key, value in values.items()][:100]
+    return [Param(key, plain(value)[:6000]) for key, value in values.items()][:100]
 
 
 @dataclass(frozen=True)
