@@ -12,9 +12,11 @@ from collections.abc import Callable
 
 from lab.api import EnvSpec, hookimpl
 from lab_envs.games import GAMES
+from lab_envs.novel import MASKED_TASKS, masked_id
 
 GAMES_SETUP = "lab_envs.games:register_with_gymnasium"
 ATARI_SETUP = "lab_envs.atari:register"
+NOVEL_SETUP = "lab_envs.novel:register"
 
 # alias -> (gymnasium id, family)
 GYMNASIUM_ALIASES: dict[str, tuple[str, str]] = {
@@ -29,6 +31,8 @@ GYMNASIUM_ALIASES: dict[str, tuple[str, str]] = {
     "CarRacing": ("CarRacing-v3", "box2d"),
 }
 
+GYMNASIUM_FAMILY = {env_id: family for env_id, family in GYMNASIUM_ALIASES.values()}
+
 # The Atari games of the DQN/PPO papers' usual benchmark subset; any other ALE/*-v5 id works too.
 ATARI_GAMES = ("Pong", "Breakout", "SpaceInvaders", "Seaquest", "Qbert", "BeamRider", "Enduro", "Asteroids",
                "MsPacman", "Freeway")
@@ -41,6 +45,10 @@ def register_envs(register: Callable[[EnvSpec], None]) -> None:
                          setup=GAMES_SETUP))
     for alias, (env_id, family) in GYMNASIUM_ALIASES.items():
         register(EnvSpec(id=env_id, aliases=(alias,), description=f"gymnasium {env_id}", family=family))
+    for env_id in MASKED_TASKS:
+        family = GYMNASIUM_FAMILY.get(env_id, "classic-control")
+        register(EnvSpec(id=masked_id(env_id), description=f"{env_id} without its velocities (the Zoo's "
+                         "MaskVelocityWrapper)", family=family, setup=NOVEL_SETUP))
     for name in ATARI_GAMES:
         register(EnvSpec(id=f"ALE/{name}-v5", aliases=(name,), description=f"Atari 2600 {name} (ale-py ROM)",
                          family="atari", setup=ATARI_SETUP))

@@ -25,6 +25,7 @@ import yaml
 
 from lab.core.errors import ConfigError
 from lab.core.options import (
+    ENV_KWARGS_KEY,
     MAX_INT,
     MAX_SWEEP_VALUES,
     TARGET_KEY,
@@ -215,6 +216,9 @@ def type_name(annotation: Any) -> str:
     if origin is list:
         (item,) = typing.get_args(annotation) or (Any,)
         return f"list[{type_name(item)}]"
+    if origin is dict:
+        key, item = typing.get_args(annotation) or (str, Any)
+        return f"dict[{type_name(key)}, {type_name(item)}]"
     if annotation is type(None):
         return "None"
     return getattr(annotation, "__name__", str(annotation))
@@ -245,6 +249,13 @@ def coerce(value: Any, annotation: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise ValueError(f"expected a list like [64,64] ({type_name(annotation)})")
         return [coerce(v, item) for v in value]
+    if origin is dict:
+        _, item = typing.get_args(annotation) or (str, Any)
+        if not isinstance(value, Mapping):
+            raise ValueError("expected a mapping like {name:value} (or one entry per key.NAME=value)")
+        if not all(isinstance(k, str) and k.isidentifier() for k in value):
+            raise ValueError("expected names (identifiers) as keys")
+        return {k: coerce(v, item) for k, v in value.items()}
     if annotation is Any:
         return value
     if annotation is bool:
@@ -428,7 +439,8 @@ def resolve(
     if target_value is None:
         raise ConfigError(f"plugin {plugin.name!r} ({plugin.spec.kind}) needs {target_key}=NAME")
     target, target_spec = _resolve_target(registry, target_key, str(target_value))
-    _check_target(registry, plugin, target)
+    if not _rebuilds_target(layers):
+        _check_target(registry, plugin, target)
 
     preset = plugin.spec.presets(target) if plugin.spec.presets else None
     layers = {"preset": dict(preset.values) if preset else {}, **layers}
@@ -437,6 +449,8 @@ def resolve(
     plugin_fields = _typed_fields(plugin.spec.config)
     known = {f.name: (f, t, "runner") for f, t in runner_fields}
     known.update({f.name: (f, t, plugin.name) for f, t in plugin_fields})
+    mappings = {key for key, (_, annotation, _) in known.items() if typing.get_origin(annotation) is dict}
+    layers = {name: fold_entries(layer, mappings) for name, layer in layers.items()}
     for source, layer in layers.items():
         for key in layer:
             if key not in known:
@@ -450,7 +464,10 @@ def resolve(
         value, source = _default_value(field, plugin.spec.kind, layers), "default"
         for name, layer in layers.items():
             if key in layer:
-                value, source = layer[key], name
+                # A mapping (env_kwargs) adds to the layers below, entry by entry: the user's env_kwargs.X=1 keeps
+                # the preset's other entries.
+                merge = key in mappings and isinstance(value, Mapping) and isinstance(layer[key], Mapping)
+                value, source = ({**value, **layer[key]} if merge else layer[key]), name
         if key == "plugin":
             value = plugin.name
         elif key == target_key:
@@ -474,6 +491,29 @@ def resolve(
         _check_machine(runner)
     return ResolvedConfig(plugin, runner, params, target, preset.name if preset else None, fields, target_spec,
                           partial(build_features, registry), registry.hooks)
+
+
+def fold_entries(layer: Mapping[str, Any], mappings: set[str]) -> dict[str, Any]:
+    """``env_kwargs.continuous=true`` as an entry of the mapping ``env_kwargs``: a key ``NAME.ENTRY`` of a
+    mapping-typed key joins that mapping (given as a whole too, its entries win)."""
+    folded: dict[str, Any] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for key, value in layer.items():
+        head, dot, entry = str(key).partition(".")
+        if dot and head in mappings:
+            if not entry.isidentifier():
+                raise ConfigError(f"{key}=: {head}.NAME needs a name (an identifier) after the dot, e.g. "
+                                  f"{head}.continuous=true")
+            entries.setdefault(head, {})[entry] = value
+        else:
+            folded[key] = value
+    for head, values in entries.items():
+        whole = folded.get(head)
+        if whole is not None and not isinstance(whole, Mapping):
+            raise ConfigError(f"{head}={show(whole)}: expected a mapping like {{name:value}}, given with "
+                              f"{head}.NAME= entries")
+        folded[head] = {**(whole or {}), **values}
+    return folded
 
 
 def _resolve_target(registry: Registry, target_key: str, name: str) -> tuple[str, EnvSpec | DatasetSpec | None]:
@@ -509,6 +549,14 @@ def _check_machine(runner: RunnerConfig) -> None:
     problem = _check_threads(runner.threads)
     if problem:
         raise ConfigError(f"threads={runner.threads}: {problem}")
+
+
+def _rebuilds_target(layers: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the user builds the env with arguments of their own (``env_kwargs.continuous=true``), which can
+    change its spaces: then the plugin's ``check_config`` judges the env as built, not ``check_target`` the env as
+    registered."""
+    return any(layer.get(ENV_KWARGS_KEY) or any(str(key).startswith(f"{ENV_KWARGS_KEY}.") for key in layer)
+               for layer in layers.values())
 
 
 def _check_target(registry: Registry, plugin: PluginInfo, target: str) -> None:

@@ -127,4 +127,8 @@ small networks of agents and backbones (language models included) lose at most 1
 machine and run 1.45-1.85x faster on one (agents: 7x) when another process wants the cores. Generators keep
 torch's default: 1.3x faster on an idle machine, and it grows with the cores (threads=1 on a shared machine)."""
 TARGET_KEY = {"agent": "env", "backbone": "data", "generator": "data"}
+ENV_KWARGS_KEY = "env_kwargs"
+"""An agent key by convention: the env's constructor arguments (``env_kwargs.continuous=true``). Given, it may
+change the env's spaces, so the plugin's ``check_config`` (which sees it) judges the env rather than
+``check_target`` (which sees the env's id alone)."""
 """Which runner key names the thing a plugin of each kind trains on."""

@@ -26,7 +26,11 @@ def as_override(value: Any) -> str:
     """A value as a ``key=value`` override that parses back to the same value (strings and lists JSON-quoted)."""
     if isinstance(value, bool) or value is None:
         return plain(value)
-    return json.dumps(value) if isinstance(value, list | str) else repr(value)
+    if isinstance(value, dict):  # Hydra's mapping syntax: {continuous:true,gravity:-9.8}
+        return "{" + ",".join(f"{key}:{as_override(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(as_override(item) for item in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
 def import_object(reference: str) -> Any:

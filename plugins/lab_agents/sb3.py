@@ -1,12 +1,15 @@
-"""The SB3 agent behind every ``lab_agents`` plugin: lab's Model protocol over a stable-baselines3 algorithm.
+"""The agent behind every ``lab_agents`` plugin: lab's Model protocol over a stable-baselines3 or sb3-contrib
+algorithm.
 
 SB3 does the learning; this module maps lab's config onto SB3's arguments, forwards SB3's logger to lab's
 metrics, hands control to the runner through an SB3 callback, evaluates on separate Monitor-wrapped envs,
-and saves weights as safetensors (no pickle).
+and saves weights as safetensors (no pickle). A recurrent policy's state is carried through each episode when
+it evaluates and plays (SB3's ``predict(state=, episode_start=)``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import warnings
@@ -18,42 +21,52 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
+from sb3_contrib import ARS, QRDQN, TQC, TRPO, CrossQ, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_atari_env, make_vec_env
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import LinearSchedule
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecNormalize, sync_envs_normalization
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    VecEnv,
+    VecEnvWrapper,
+    VecFrameStack,
+    VecNormalize,
+    sync_envs_normalization,
+)
 
 from lab.api import BuildContext, Recorder, StepCallback, load_weights, save_weights
-from lab_agents.configs import AgentConfig
+from lab_agents import envs
+from lab_agents.configs import AgentConfig, ARSConfig, OnPolicyConfig, RecurrentPPOConfig
 from lab_agents.state import load_state, restore_noise, save_state
 
 ALGORITHM_CLASSES: dict[str, type[BaseAlgorithm]] = {
     "DQNConfig": DQN, "PPOConfig": PPO, "A2CConfig": A2C, "SACConfig": SAC, "TD3Config": TD3, "DDPGConfig": DDPG,
+    "ARSConfig": ARS, "QRDQNConfig": QRDQN, "TQCConfig": TQC, "TRPOConfig": TRPO, "CrossQConfig": CrossQ,
+    "RecurrentPPOConfig": RecurrentPPO,
 }
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU,
                "gelu": torch.nn.GELU, "silu": torch.nn.SiLU}
-# Keys of lab's configs that are not SB3 constructor arguments: consumed by _algorithm_kwargs or by the envs.
-LAB_ONLY_KEYS = {"lr", "lr_schedule", "net_arch", "activation", "n_envs", "normalize", "gif", "clip_schedule",
-                 "log_std_init", "ortho_init", "action_noise", "noise_std", "backbone"}
+# Keys of lab's configs that are not SB3 constructor arguments: consumed by algorithm_kwargs, by the policy
+# (POLICY_KEYS) or by the envs (lab_agents.envs).
+ENV_KEYS = {"n_envs", "normalize", "norm_obs", "norm_reward", "env_kwargs", "env_wrapper", "frame_stack"}
+POLICY_KEYS = {"log_std_init", "ortho_init", "use_expln", "n_quantiles", "n_critics", "lstm_hidden_size",
+               "n_lstm_layers", "shared_lstm", "enable_critic_lstm"}
+LAB_ONLY_KEYS = {"lr", "lr_schedule", "net_arch", "critic_arch", "activation", "gif", "clip_schedule",
+                 "action_noise", "noise_std", "backbone", "rmsprop_tf_like", "policy", *ENV_KEYS, *POLICY_KEYS}
 MAX_EVAL_ENVS = 10
 LOG_INTERVAL_ON_POLICY = 1  # rollouts between SB3 log dumps
 WEIGHTS_FILE = "policy.safetensors"
 NORMALIZE_FILE = "normalize.safetensors"
 META_FILE = "agent.json"
-ATARI_FRAME_SKIP = 4  # the standard Atari preprocessing (SB3's AtariWrapper, as in the DQN paper and the Zoo)
-ATARI_FRAME_STACK = 4
-
-
-def is_atari(env_id: str) -> bool:
-    return str(gymnasium.spec(env_id).entry_point).startswith("ale_py")
 
 
 def build(context: BuildContext) -> SB3Agent:
@@ -70,25 +83,24 @@ class SB3Agent:
         self.seed = context.runner.seed
         self.device = context.device
         self.target_score: float | None = gymnasium.spec(self.env_id).reward_threshold
-        self.atari = is_atari(self.env_id)
+        self.atari = envs.is_atari(self.env_id)
         self.algorithm = ALGORITHM_CLASSES[type(self.config).__name__]
         kwargs = algorithm_kwargs(self.config)
-        if not context.training:  # evaluating or playing only
+        if not context.training and not isinstance(self.config, ARSConfig):  # evaluating or playing only
             kwargs.update(eval_only_kwargs(kwargs))
         # One env is enough to load weights into (an Atari env loads its ROM: 0.15-0.3 s each).
         self.env = self._make_env(self.config.n_envs if context.training else 1, self.seed, training=True)
         action_space = self.env.action_space
         if getattr(self.config, "action_noise", "none") != "none":
             kwargs["action_noise"] = action_noise(self.config, action_space)
-        if self.config.backbone:
+        if getattr(self.config, "backbone", None):  # ARS's policy takes no features extractor
             assert context.build_features is not None
             shape = self.env.observation_space.shape
             # A factory, not a module: actor, critics and target networks each need their own weights.
             make = partial(context.build_features, self.config.backbone, shape)
             kwargs["policy_kwargs"].update(features_extractor_class=BackboneExtractor,
                                            features_extractor_kwargs={"make_module": make})
-        # Image observations (Atari after its wrappers) get SB3's NatureCNN, everything else an MLP.
-        policy = "CnnPolicy" if is_image_space(self.env.observation_space) else "MlpPolicy"
+        policy = policy_name(self.config, self.env.observation_space)
         with warnings.catch_warnings():
             if not context.training:  # PPO's rollout buffer of one env is never filled here, whatever its size
                 warnings.filterwarnings("ignore", message=".*mini-batch size", category=UserWarning)
@@ -104,21 +116,21 @@ class SB3Agent:
         return self._make_env(self.eval_envs, self.seed + 10_000, training=False)
 
     def _make_env(self, n_envs: int, seed: int, *, training: bool, render: bool = False) -> VecEnv:
-        """Monitor-wrapped vectorised envs; Atari gets the standard preprocessing: no-op reset, frame skip 4 with
-        max-pooling, 84x84 grayscale, 4 stacked frames, episodic life, reward clipping (to train only: Monitor
-        sits inside the wrappers and reports the game's real score)."""
-        env_kwargs: dict[str, Any] = {"render_mode": "rgb_array"} if render else {}
-        if self.atari:
-            # ALE's v5 games skip 4 frames themselves; AtariWrapper does the skipping (with max-pooling) instead.
-            env = make_atari_env(self.env_id, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv,
-                                 env_kwargs={**env_kwargs, "frameskip": 1},
-                                 wrapper_kwargs={"frame_skip": ATARI_FRAME_SKIP})
-            env = VecFrameStack(env, n_stack=ATARI_FRAME_STACK)
-        else:
-            env = make_vec_env(self.env_id, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv,
-                               env_kwargs=env_kwargs)
-        if self.config.normalize:
-            env = VecNormalize(env, gamma=self.config.gamma, training=training, norm_reward=training)
+        """Monitor-wrapped vectorised envs, built as the Zoo builds them (lab_agents.envs): the config's wrappers,
+        then VecNormalize, then VecFrameStack. Atari gets the standard preprocessing by default: no-op reset,
+        frame skip 4 with max-pooling, 84x84 grayscale, 4 stacked frames, episodic life, reward clipping (to
+        train only: Monitor sits inside the wrappers and reports the game's real score)."""
+        config = self.config
+        specs = envs.wrapper_specs(config.env_wrapper, self.env_id)
+        env = make_vec_env(self.env_id, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv,
+                           env_kwargs=envs.env_kwargs(config, self.env_id, render=render),
+                           wrapper_class=partial(envs.wrap, specs=specs) if specs else None)
+        if config.normalize:
+            env = VecNormalize(env, gamma=getattr(config, "gamma", 0.99), norm_obs=config.norm_obs,
+                               norm_reward=config.norm_reward and training, training=training)
+        stack = envs.frame_stack(config, self.env_id)
+        if stack > 1:
+            env = VecFrameStack(env, n_stack=stack)
         return env
 
     # ------------------------------------------------------------------------------------ the protocol
@@ -129,10 +141,13 @@ class SB3Agent:
             # Off-policy algorithms log every 4 episodes by default: every episode gives denser curves.
             log_interval = 1 if isinstance(self.model, OffPolicyAlgorithm) else LOG_INTERVAL_ON_POLICY
             restored = self.restored_noise is not None
-            callback = RunnerCallback(on_step, on_start=self._restore_noise if restored else None)
+            # ARS ignores a callback's False (it finishes its budget): the callback raises StopLearning instead.
+            callback = RunnerCallback(on_step, on_start=self._restore_noise if restored else None,
+                                      raise_to_stop=isinstance(self.model, ARS))
             # A restored model continues: SB3 resets neither counters nor envs (their state was restored).
-            self.model.learn(total_timesteps=remaining, callback=callback, log_interval=log_interval,
-                             reset_num_timesteps=self.model.num_timesteps == 0 and not restored)
+            with contextlib.suppress(StopLearning):
+                self.model.learn(total_timesteps=remaining, callback=callback, log_interval=log_interval,
+                                 reset_num_timesteps=self.model.num_timesteps == 0 and not restored)
 
     def _restore_noise(self) -> None:
         restore_noise(self.model, self.restored_noise or [])
@@ -140,6 +155,7 @@ class SB3Agent:
     def evaluate(self, episodes: int) -> dict[str, float]:
         if self.config.normalize:
             sync_envs_normalization(self.env, self.eval_env)
+        # SB3's evaluate_policy carries a recurrent policy's state through each episode itself.
         # Each evaluation's episodes are seeded by the step: a resumed run evaluates exactly as an uninterrupted
         # one would, and a confirmation at the same step plays other episodes.
         step = int(self.model.num_timesteps)
@@ -152,16 +168,23 @@ class SB3Agent:
 
     def save(self, directory: Path) -> None:
         meta = {"algorithm": self.algorithm.__name__, "env": self.env_id, "num_timesteps": self.model.num_timesteps}
-        save_weights(directory, self.model.policy, weights_file=WEIGHTS_FILE, settings=meta, settings_file=META_FILE)
-        if isinstance(self.env, VecNormalize):
-            save_weights(directory, normalize_stats(self.env), weights_file=NORMALIZE_FILE)
+        weights: Any = self.model.policy
+        if isinstance(self.model, ARS):  # its parameters are views into one flat vector: safetensors wants copies
+            weights = {name: tensor.clone() for name, tensor in self.model.policy.state_dict().items()}
+        save_weights(directory, weights, weights_file=WEIGHTS_FILE, settings=meta, settings_file=META_FILE)
+        normalizer = find_normalizer(self.env)
+        if normalizer is not None:
+            save_weights(directory, normalize_stats(normalizer), weights_file=NORMALIZE_FILE)
 
     def load(self, directory: Path) -> None:
         load_weights(directory, self.model.policy, weights_file=WEIGHTS_FILE, device=self.device)
-        if isinstance(self.env, VecNormalize):
-            stats = normalize_stats(self.env)  # this env's statistics say which names and shapes the file must have
+        if isinstance(self.model, ARS):  # ARS perturbs a flat copy of the weights: it must match the policy
+            self.model.weights = torch.nn.utils.parameters_to_vector(self.model.policy.parameters()).detach()
+        normalizer = find_normalizer(self.env)
+        if normalizer is not None:
+            stats = normalize_stats(normalizer)  # this env's statistics say which names and shapes the file must have
             load_weights(directory, stats, weights_file=NORMALIZE_FILE)
-            restore_normalize_stats(self.env, stats)
+            restore_normalize_stats(normalizer, stats)
             sync_envs_normalization(self.env, self.eval_env)
 
     def checkpoint(self, directory: Path) -> None:
@@ -186,12 +209,15 @@ class SB3Agent:
         return np.stack([space.sample() for _ in range(4)])
 
     def pyfunc_predict(self, inputs: Any) -> np.ndarray:
-        """The deterministic action for each observation of a batch (normalised first if the agent normalises)."""
+        """The deterministic action for each observation of a batch (normalised first if the agent normalises;
+        a recurrent policy takes each as the first of an episode)."""
         space = self.eval_env.observation_space
         observations = np.asarray(inputs, dtype=space.dtype).reshape(-1, *space.shape)
-        if isinstance(self.eval_env, VecNormalize):
-            observations = self.eval_env.normalize_obs(observations)
-        actions, _ = self.model.predict(observations, deterministic=True)
+        normalizer = find_normalizer(self.eval_env)
+        if normalizer is not None and normalizer.observation_space.shape == space.shape:
+            observations = normalizer.normalize_obs(observations)
+        starts = np.ones(len(observations), dtype=bool)
+        actions, _ = self.model.predict(observations, episode_start=starts, deterministic=True)
         return np.asarray(actions)
 
     def artifacts(self, directory: Path) -> list[Path]:
@@ -200,20 +226,23 @@ class SB3Agent:
     def play(self, episodes: int, seed: int, recorder: Recorder) -> None:
         """Play deterministic episodes on an env built like the evaluation env, rendering what the recorder keeps."""
         env = self._make_env(1, seed, training=False, render=True)
-        if isinstance(env, VecNormalize):
+        if self.config.normalize:
             sync_envs_normalization(self.env, env)
         fps = env.get_attr("metadata")[0].get("render_fps", 30)
         spec = gymnasium.spec(self.env_id)
-        recorder.configure(fps / ATARI_FRAME_SKIP if self.atari else fps, spec.max_episode_steps)
+        skip = envs.ATARI_FRAME_SKIP if self.atari and envs.uses_atari_wrapper(
+            envs.wrapper_specs(self.config.env_wrapper, self.env_id)) else 1
+        recorder.configure(fps / skip, spec.max_episode_steps)
         # The one env's own frame: VecEnv.render would tile a grid of one image, copying every frame three times.
         render = env.unwrapped.envs[0].render
         try:
             obs = env.reset()
             recorder.frame(render)
             played, length = 0, 0
+            state, starts = None, np.ones(1, dtype=bool)  # a recurrent policy's state, reset at each episode start
             while played < episodes:
-                action, _ = self.model.predict(obs, deterministic=True)
-                obs, _, _, infos = env.step(action)
+                action, state = self.model.predict(obs, state=state, episode_start=starts, deterministic=True)
+                obs, _, starts, infos = env.step(action)
                 length += 1
                 # Monitor's episode info is the game's real return (unclipped, over all lives) at its real end;
                 # the vectorised env has already reset itself by then.
@@ -233,7 +262,7 @@ class SB3Agent:
 
 
 def algorithm_kwargs(config: AgentConfig) -> dict[str, Any]:
-    """SB3 constructor arguments from a lab agent config."""
+    """The algorithm's constructor arguments from a lab agent config."""
     values = dataclasses.asdict(config)
     kwargs = {key: value for key, value in values.items() if key not in LAB_ONLY_KEYS}
     kwargs["learning_rate"] = schedule(config.lr, config.lr_schedule)
@@ -241,13 +270,43 @@ def algorithm_kwargs(config: AgentConfig) -> dict[str, Any]:
         kwargs["clip_range"] = schedule(values["clip_range"], values["clip_schedule"])
     if isinstance(kwargs.get("ent_coef"), str) and not kwargs["ent_coef"].startswith("auto"):
         kwargs["ent_coef"] = float(kwargs["ent_coef"])
-    policy_kwargs: dict[str, Any] = {"net_arch": list(config.net_arch),
-                                     "activation_fn": ACTIVATIONS[config.activation]}
-    for key in ("ortho_init", "log_std_init"):  # only the policies that take them have these keys
-        if key in values:
-            policy_kwargs[key] = values[key]
-    kwargs["policy_kwargs"] = policy_kwargs
+    kwargs["policy_kwargs"] = policy_kwargs(config, values)
     return kwargs
+
+
+def policy_kwargs(config: AgentConfig, values: Mapping[str, Any]) -> dict[str, Any]:
+    """SB3's ``policy_kwargs``: layers (a separate critic as ``vf``/``qf``), activation, and the policy keys the
+    config has (only the policies that take them have these keys)."""
+    if isinstance(config, ARSConfig) and config.policy == "linear":
+        return {}  # ARS's LinearPolicy has no hidden layers and no activation
+    critic = values.get("critic_arch")
+    net_arch: Any = list(config.net_arch)
+    if critic is not None and list(critic) != net_arch:
+        net_arch = {"pi": net_arch, "vf" if isinstance(config, OnPolicyConfig) else "qf": list(critic)}
+    kwargs: dict[str, Any] = {"net_arch": net_arch, "activation_fn": ACTIVATIONS[config.activation]}
+    kwargs.update({key: values[key] for key in POLICY_KEYS if key in values})
+    if values.get("rmsprop_tf_like"):
+        kwargs.update(optimizer_class=RMSpropTFLike, optimizer_kwargs={"eps": 1e-5})
+    return kwargs
+
+
+def policy_name(config: AgentConfig, observation_space: gymnasium.Space) -> str:
+    """Image observations (Atari after its wrappers) get SB3's NatureCNN, everything else an MLP; recurrent PPO
+    their LSTM versions, ARS its linear or MLP policy."""
+    if isinstance(config, ARSConfig):
+        return "LinearPolicy" if config.policy == "linear" else "MlpPolicy"
+    kind = "Cnn" if is_image_space(observation_space) else "Mlp"
+    return f"{kind}LstmPolicy" if isinstance(config, RecurrentPPOConfig) else f"{kind}Policy"
+
+
+def find_normalizer(env: VecEnv) -> VecNormalize | None:
+    """The VecNormalize layer of a vectorised env (under VecFrameStack when frames are stacked)."""
+    layer: Any = env
+    while isinstance(layer, VecEnvWrapper):
+        if isinstance(layer, VecNormalize):
+            return layer
+        layer = layer.venv
+    return None
 
 
 def eval_only_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -307,16 +366,22 @@ class BackboneExtractor(BaseFeaturesExtractor):
         return self.module(observations.float())
 
 
+class StopLearning(Exception):
+    """Raised by :class:`RunnerCallback` to stop an algorithm that ignores a callback's False (ARS)."""
+
+
 class RunnerCallback(BaseCallback):
     """Hands control to lab's runner after every env step (evaluation, progress, stopping) and at the start of
     every rollout, SB3's one step boundary (checkpoints, Ctrl-C): there the last rollout is stored and trained
     on and the next not begun, so a checkpoint holds the whole state. Within a rollout it does not: SB3 calls
     back before it stores the step's transition and before it trains."""
 
-    def __init__(self, on_step: StepCallback, on_start: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_step: StepCallback, on_start: Callable[[], None] | None = None, *,
+                 raise_to_stop: bool = False) -> None:
         super().__init__()
         self.report_step = on_step  # not `on_step`: that name is BaseCallback's own method
         self.on_start = on_start
+        self.raise_to_stop = raise_to_stop
         self.go_on = True
 
     def _on_training_start(self) -> None:
@@ -325,9 +390,14 @@ class RunnerCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self.go_on = self.report_step(self.num_timesteps, True) and self.go_on
+        if not self.go_on and self.raise_to_stop:
+            raise StopLearning
 
     def _on_step(self) -> bool:
-        return self.report_step(self.num_timesteps, False) and self.go_on
+        go_on = self.report_step(self.num_timesteps, False) and self.go_on
+        if not go_on and self.raise_to_stop:
+            raise StopLearning
+        return go_on
 
 
 class MetricsWriter(KVWriter):

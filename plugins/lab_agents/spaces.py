@@ -64,8 +64,24 @@ def action_problem(space: gymnasium.Space, env_id: str) -> str | None:
     return None
 
 
-def config_problem(config: Any, env_id: str) -> str | None:
-    """Why SB3 would refuse (or train on NaN with) this config on ``env_id``."""
+def config_problem(algo: str, action_kinds: tuple[str, ...], config: Any, env_id: str) -> str | None:
+    """Why SB3 would refuse (or train on NaN with) this config on ``env_id``, or cannot build its envs: an
+    ``env_kwargs`` key the env does not take, a wrapper that does not exist, spaces that env_kwargs or wrappers
+    change into ones ``algo`` cannot take (``env_kwargs.continuous=true`` for dqn)."""
+    observation, action = spaces_of(env_id)
+    if config.env_kwargs or config.env_wrapper is not None:
+        from lab_agents import envs
+
+        built = envs.spaces(env_id, config)
+        if isinstance(built, str):
+            return built
+        observation, action = built
+        if type(action).__name__ not in action_kinds:
+            return (f"{algo} needs a {' or '.join(action_kinds)} action space and {env_id} with "
+                    f"env_kwargs={config.env_kwargs} has {action}")
+        problem = action_problem(action, env_id) or observation_problem(observation, env_id)
+        if problem:
+            return problem
     on_policy = hasattr(config, "n_steps")
     rollout = config.n_steps * config.n_envs if on_policy else None
     if on_policy and config.normalize_advantage and rollout == 1:
@@ -74,8 +90,10 @@ def config_problem(config: Any, env_id: str) -> str | None:
     if hasattr(config, "n_epochs") and config.normalize_advantage and config.batch_size < 2:
         return (f"batch_size={config.batch_size}: with normalize_advantage=true PPO needs minibatches of at least 2 "
                 "steps, or their advantages are NaN")
-    if getattr(config, "use_sde", False) and type(spaces_of(env_id)[1]).__name__ != "Box":
-        return f"use_sde=true needs continuous (Box) actions; {env_id} has {spaces_of(env_id)[1]}"
+    if getattr(config, "use_sde", False) and type(action).__name__ != "Box":
+        return f"use_sde=true needs continuous (Box) actions; {env_id} has {action}"
+    if getattr(config, "action_noise", "none") != "none" and type(action).__name__ != "Box":
+        return f"action_noise={config.action_noise} needs continuous (Box) actions; {env_id} has {action}"
     return None
 
 
@@ -83,6 +101,8 @@ def memory_problem(config: Any, env_id: str) -> str | None:
     """Refuse a buffer that cannot fit in this machine's available memory: SB3 allocates a replay buffer whole,
     up front, and a rollout buffer once per rollout, however short the run (buffer_size=1e12 would fail there,
     or be killed once the buffer fills)."""
+    if not hasattr(config, "n_steps") and not hasattr(config, "buffer_size"):
+        return None  # ARS keeps no buffer: each perturbation plays its episodes
     key, size, per_item = _buffer(config, env_id)
     needed = size * per_item
     available = available_memory()

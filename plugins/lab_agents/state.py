@@ -25,7 +25,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import get_device
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
 
 from lab.api import decode_state, encode_state, load_training_state, restore_env, save_training_state, snapshot_env
 
@@ -34,6 +34,9 @@ ENV_STATE_FILE = "env_state.json"
 COUNTERS = ("num_timesteps", "_n_updates", "_episode_num", "_n_calls", "_current_progress_remaining",
             "exploration_rate")
 LAST = ("_last_obs", "_last_episode_starts", "_last_original_obs")
+# A recurrent policy's state at the step boundary (sb3-contrib's RNNStates: (hidden, cell) of actor and critic)
+LSTM_STATES = {"lstm_pi_hidden": ("pi", 0), "lstm_pi_cell": ("pi", 1), "lstm_vf_hidden": ("vf", 0),
+               "lstm_vf_cell": ("vf", 1)}
 BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
@@ -41,11 +44,16 @@ def save_state(model: BaseAlgorithm, env: VecEnv, directory: Path) -> None:
     """Write ``model``'s training state (not its weights: the agent's ``save`` has those) to ``directory``."""
     optimizer_names, variable_names = model._get_torch_save_params()
     values: dict[str, Any] = {name: getattr(model, name) for name in COUNTERS if hasattr(model, name)}
-    values["ep_info_buffer"] = list(model.ep_info_buffer or [])
+    # Monitor writes Python numbers; ARS fills the buffer with numpy ones
+    values["ep_info_buffer"] = [{key: _number(value) for key, value in info.items()}
+                                for info in model.ep_info_buffer or []]
     values["ep_success_buffer"] = [bool(x) for x in model.ep_success_buffer or []]
     values["action_noise"] = _noise_state(model.action_noise)
     tensors = {name: _tensor(getattr(model, name)) for name in LAST if isinstance(getattr(model, name), np.ndarray)}
     tensors.update({name: getattr(model, name).detach() for name in variable_names})
+    lstm = getattr(model, "_last_lstm_states", None)
+    if lstm is not None:
+        tensors.update({name: getattr(lstm, net)[index].detach() for name, (net, index) in LSTM_STATES.items()})
     save_training_state(directory, optimizers={name: _attribute(model, name) for name in optimizer_names[1:]},
                         tensors=tensors, values=values)
     if isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
@@ -81,6 +89,13 @@ def load_state(model: BaseAlgorithm, env: VecEnv, directory: Path, seed: int) ->
     for name in LAST:
         if name in tensors:
             setattr(model, name, tensors[name].numpy())
+    if "lstm_pi_hidden" in tensors:  # the episodes go on: so does the recurrent policy's memory of them
+        from sb3_contrib.common.recurrent.type_aliases import RNNStates
+
+        device = get_device(model.device)
+        state = {name: tensors[name].to(device) for name in LSTM_STATES}
+        model._last_lstm_states = RNNStates(pi=(state["lstm_pi_hidden"], state["lstm_pi_cell"]),
+                                            vf=(state["lstm_vf_hidden"], state["lstm_vf_cell"]))
     return "", values["action_noise"]
 
 
@@ -98,6 +113,10 @@ def _attribute(model: BaseAlgorithm, dotted: str) -> Any:
     for part in dotted.split("."):
         target = getattr(target, part)
     return target
+
+
+def _number(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -157,6 +176,8 @@ def _env_state(env: VecEnv) -> dict[str, Any]:
             # The running statistics are in normalize.safetensors; these are the per-env running returns.
             state["normalize"] = {name: encode_state(getattr(layer, name, None))
                                   for name in ("returns", "old_obs", "old_reward")}
+        if isinstance(layer, VecFrameStack):  # the frames stacked so far in each env's episode
+            state["frame_stack"] = encode_state(layer.stacked_obs.stacked_obs)
     return state
 
 
@@ -171,3 +192,5 @@ def _restore_env_state(env: VecEnv, state: dict[str, Any]) -> None:
         if isinstance(layer, VecNormalize) and "normalize" in state:
             for name, value in state["normalize"].items():
                 setattr(layer, name, decode_state(value))
+        if isinstance(layer, VecFrameStack) and "frame_stack" in state:
+            layer.stacked_obs.stacked_obs = decode_state(state["frame_stack"])

@@ -37,7 +37,7 @@ def test_agent_trains_and_is_tracked(lab, runs, plugin, env, extra):
     (run,) = runs()
     assert run.info.status == "FINISHED"
     assert run.data.params["plugin"] == plugin and run.data.params["seed"] == "1"
-    assert run.data.tags["lab.preset"].startswith(("zoo:", "sb3-defaults:"))
+    assert run.data.tags["lab.preset"].startswith(("zoo:", "defaults:"))
     metrics = run.data.metrics
     assert {"eval/mean_return", "eval/std_return", "best/score", "time/wall_seconds"} <= set(metrics)
     assert any(key.startswith(("rollout/", "train/", "time/fps")) for key in metrics), "SB3's logger is forwarded"

@@ -13,9 +13,15 @@ import pytest
 import torch
 
 AGENTS = [("dqn", "CartPole"), ("ppo", "CartPole"), ("a2c", "CartPole"), ("sac", "Pendulum"), ("td3", "Pendulum"),
-          ("ddpg", "Pendulum")]
+          ("ddpg", "Pendulum"), ("ars", "CartPole"), ("qrdqn", "CartPole"), ("tqc", "Pendulum"), ("trpo", "Pendulum"),
+          ("crossq", "Pendulum"), ("ppo_lstm", "CartPole")]
 TINY = ["steps=300", "checkpoint_every=100", "eval_every=150", "eval_episodes=1", "progress=false", "gif=false"]
-OFF_POLICY = ("dqn", "sac", "td3", "ddpg")
+OFF_POLICY = ("dqn", "sac", "td3", "ddpg", "qrdqn", "tqc", "crossq")
+# Rollouts within the tiny budget: the presets' are longer than it (TRPO 1024 steps x 2 envs, recurrent PPO 128
+# x 8 on CartPole's default entry), and a checkpoint is written at a rollout's start.
+SHORT_ROLLOUTS = {"trpo": ["n_steps=64", "n_envs=1"],
+                  "ppo_lstm": ["n_steps=32", "n_envs=2", "batch_size=32", "lstm_hidden_size=16"]}
+SMALL = {"crossq": ["critic_arch=[64,64]"], "tqc": ["net_arch=[64,64]"]}  # the defaults' 1024-unit critics are slow
 
 
 class Unpickled(AssertionError):
@@ -61,7 +67,7 @@ def run_id(output: str) -> str:
 @pytest.mark.parametrize(("plugin", "env"), AGENTS)
 def test_every_load_path_of_an_agent_works_without_unpickling(lab, client, tmp_path: Path, plugin, env,
                                                               no_unpickling):
-    extra = ["learning_starts=50"] if plugin in OFF_POLICY else []
+    extra = ["learning_starts=50", *SMALL.get(plugin, [])] if plugin in OFF_POLICY else SHORT_ROLLOUTS.get(plugin, [])
     trained = lab("run", f"plugin={plugin}", f"env={env}", "seed=1", *TINY, *extra)
     assert trained.code == 0, trained.err
     first = run_id(trained.out)

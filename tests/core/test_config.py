@@ -66,9 +66,9 @@ def test_env_aliases_are_case_insensitive_and_gym_ids_work(registry):
     assert resolve(registry, {"plugin": "ppo", "env": "Acrobot-v1"}).target == "Acrobot-v1"
 
 
-def test_no_zoo_entry_keeps_sb3_defaults(registry):
-    config = resolve(registry, {"plugin": "ddpg", "env": "MountainCarContinuous"})
-    assert config.preset == "sb3-defaults:ddpg"
+def test_lab_games_without_a_lab_preset_keep_the_algorithms_defaults(registry):
+    config = resolve(registry, {"plugin": "ddpg", "env": "Dock"})  # lab's own game: no Zoo entry, not even default
+    assert config.preset == "defaults:ddpg"
     assert config.params.lr == 1e-3 and config.runner.threads == 1
 
 

@@ -13,7 +13,7 @@ import pytest
 from lab.api import EnvSpec, Plugin, hookimpl, option
 from lab.core.loading import load_registry, make_plugin_manager
 
-AGENTS = {"dqn", "ppo", "a2c", "sac", "td3", "ddpg"}
+AGENTS = {"dqn", "ppo", "a2c", "sac", "td3", "ddpg", "ars", "qrdqn", "tqc", "trpo", "crossq", "ppo_lstm"}
 BACKBONES = {"perceptron", "mlp", "cnn", "rnn", "lstm", "gru", "transformer"}
 GENERATORS = {"vae", "gan", "diffusion"}
 BUILTINS = AGENTS | BACKBONES | GENERATORS

@@ -14,8 +14,8 @@ from lab.core.loading import load_registry, make_plugin_manager
 from lab.core.registry import Provenance
 
 OUR_GAMES = {"lab/Snake-v0": "Snake", "lab/Maze-v0": "Maze", "lab/Dock-v0": "Dock"}
-DISCRETE_AGENTS = ["dqn", "ppo", "a2c"]
-CONTINUOUS_AGENTS = ["ppo", "a2c", "sac", "td3", "ddpg"]
+DISCRETE_AGENTS = ["dqn", "ppo", "a2c", "ars", "qrdqn", "trpo", "ppo_lstm"]
+CONTINUOUS_AGENTS = ["ppo", "a2c", "sac", "td3", "ddpg", "ars", "tqc", "trpo", "crossq", "ppo_lstm"]
 
 
 @pytest.fixture(scope="module")
