@@ -96,6 +96,8 @@ def encode(value: Any) -> Any:
         return {"scalar": value.item(), "dtype": value.dtype.str}
     if isinstance(value, np.random.Generator):
         return {"generator": value.bit_generator.state}
+    if isinstance(value, np.dtype) and value.kind in "biuf":  # e.g. sb3-contrib's TimeFeatureWrapper.dtype
+        return {"numpy_dtype": value.str}
     if isinstance(value, deque):
         return {"deque": [encode(v) for v in value], "maxlen": value.maxlen}
     if isinstance(value, tuple):
@@ -121,6 +123,8 @@ def decode(value: Any) -> Any:
         return np.array(value["ndarray"], dtype=np.dtype(value["dtype"])).reshape(value["shape"])
     if "scalar" in value:
         return np.dtype(value["dtype"]).type(value["scalar"])
+    if "numpy_dtype" in value:
+        return np.dtype(value["numpy_dtype"])
     if "generator" in value:
         generator = np.random.Generator(getattr(np.random, value["generator"]["bit_generator"])())
         generator.bit_generator.state = value["generator"]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.distributions import StateDependentNoiseDistribution
 from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import get_device
@@ -35,6 +36,9 @@ COUNTERS = ("num_timesteps", "_n_updates", "_episode_num", "_n_calls", "_current
             "exploration_rate")
 LAST = ("_last_obs", "_last_episode_starts", "_last_original_obs")
 # A recurrent policy's state at the step boundary (sb3-contrib's RNNStates: (hidden, cell) of actor and critic)
+# gSDE's exploration noise, drawn at a rollout's start (and every sde_sample_freq steps): a checkpoint at that
+# boundary holds the noise the next steps use
+SDE_NOISE = ("exploration_mat", "exploration_matrices")
 LSTM_STATES = {"lstm_pi_hidden": ("pi", 0), "lstm_pi_cell": ("pi", 1), "lstm_vf_hidden": ("vf", 0),
                "lstm_vf_cell": ("vf", 1)}
 BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
@@ -51,6 +55,9 @@ def save_state(model: BaseAlgorithm, env: VecEnv, directory: Path) -> None:
     values["action_noise"] = _noise_state(model.action_noise)
     tensors = {name: _tensor(getattr(model, name)) for name in LAST if isinstance(getattr(model, name), np.ndarray)}
     tensors.update({name: getattr(model, name).detach() for name in variable_names})
+    for owner, distribution in _sde_distributions(model):
+        tensors.update({f"sde_{owner}_{name}": getattr(distribution, name).detach() for name in SDE_NOISE
+                        if isinstance(getattr(distribution, name, None), torch.Tensor)})
     lstm = getattr(model, "_last_lstm_states", None)
     if lstm is not None:
         tensors.update({name: getattr(lstm, net)[index].detach() for name, (net, index) in LSTM_STATES.items()})
@@ -76,6 +83,11 @@ def load_state(model: BaseAlgorithm, env: VecEnv, directory: Path, seed: int) ->
     for name in variable_names:
         with torch.no_grad():
             getattr(model, name).copy_(tensors[name].to(get_device(model.device)))
+    for owner, distribution in _sde_distributions(model):
+        for name in SDE_NOISE:
+            if f"sde_{owner}_{name}" in tensors:
+                setattr(distribution, name, tensors[f"sde_{owner}_{name}"].to(get_device(model.device)))
+        _skip_next_noise_draw(model.policy if owner == "policy" else model.policy.actor)
     buffer = getattr(model, "replay_buffer", None)
     if buffer is not None and (directory / REPLAY_FILE).is_file():
         _load_buffer(buffer, directory / REPLAY_FILE)
@@ -88,7 +100,7 @@ def load_state(model: BaseAlgorithm, env: VecEnv, directory: Path, seed: int) ->
     _restore_env_state(env, saved_env)
     for name in LAST:
         if name in tensors:
-            setattr(model, name, tensors[name].numpy())
+            setattr(model, name, tensors[name].numpy().copy())  # a fresh, aligned array: as SB3 made it
     if "lstm_pi_hidden" in tensors:  # the episodes go on: so does the recurrent policy's memory of them
         from sb3_contrib.common.recurrent.type_aliases import RNNStates
 
@@ -113,6 +125,23 @@ def _attribute(model: BaseAlgorithm, dotted: str) -> Any:
     for part in dotted.split("."):
         target = getattr(target, part)
     return target
+
+
+def _sde_distributions(model: BaseAlgorithm) -> list[tuple[str, StateDependentNoiseDistribution]]:
+    """The gSDE distributions of a policy (use_sde=true): where its noise is (the actor's, for SAC, TQC, CrossQ)."""
+    owners = {"policy": model.policy, "actor": getattr(model.policy, "actor", None)}
+    return [(name, owner.action_dist) for name, owner in owners.items()
+            if isinstance(getattr(owner, "action_dist", None), StateDependentNoiseDistribution)]
+
+
+def _skip_next_noise_draw(owner: Any) -> None:
+    """SB3 draws gSDE noise at a rollout's start just before the step boundary where checkpoints are written
+    (on_policy_algorithm.py and off_policy_algorithm.py, ``collect_rollouts``): the checkpoint holds that noise and
+    the random state after it, so the resumed run's first rollout must not draw it again."""
+    def skip_once(*args: Any, **kwargs: Any) -> None:
+        del owner.reset_noise  # the class's own again from here on
+
+    owner.reset_noise = skip_once
 
 
 def _number(value: Any) -> Any:

@@ -34,31 +34,42 @@ def keep_going(step: int, boundary: bool = True) -> bool:
 
 
 RECURRENT = {"n_steps": 32, "n_envs": 2, "batch_size": 32, "lstm_hidden_size": 8, "n_epochs": 2}
+WRAPPED = {"n_steps": 32, "n_envs": 2, "batch_size": 32, "n_epochs": 2, "frame_stack": 3, "normalize": True,
+           "env_wrapper": ["TimeFeatureWrapper"]}
 
 
-def test_a_recurrent_agent_resumes_exactly_where_it_stopped(registry, tmp_path: Path):
-    """Its LSTM state at the checkpoint (mid-episode) is part of what resumes: the resumed agent ends with the
+SDE = {"use_sde": True, "sde_sample_freq": -1, "learning_starts": 32, "net_arch": [32]}
+
+
+@pytest.mark.parametrize(("plugin", "env", "keys"), [("ppo_lstm", "CartPoleNoVel-v1", RECURRENT),
+                                                     ("ppo", "Pendulum", WRAPPED),  # the Zoo's preset: gSDE
+                                                     ("sac", "Pendulum", SDE)])
+def test_an_agent_resumes_exactly_where_it_stopped(registry, tmp_path: Path, plugin, env, keys):
+    """Everything at the checkpoint (mid-episode) is part of what resumes: a recurrent policy's LSTM state, the
+    frames stacked so far, a wrapper's own counters, gSDE's exploration noise. The resumed agent ends with the
     same weights as one that never stopped. (The Zoo's CartPoleNoVel preset decays lr and clip range linearly
     over the budget, so the resumed part must also know where in the budget it is.)"""
-    straight = build(registry, "ppo_lstm", "CartPoleNoVel-v1", **RECURRENT)
+    straight = build(registry, plugin, env, **keys)
     straight.train(192, keep_going)
 
-    first = build(registry, "ppo_lstm", "CartPoleNoVel-v1", **RECURRENT)
+    first = build(registry, plugin, env, **keys)
     saved = {}
 
     def checkpoint_then_stop(step: int, boundary: bool = True) -> bool:
         """What the runner does on Ctrl-C: a checkpoint at the next step boundary, then stop."""
         if boundary and step >= 64 and not saved:
             first.checkpoint(tmp_path / "checkpoint")
-            saved["lstm"] = [tensor.clone() for tensor in first.model._last_lstm_states.pi]
+            lstm = getattr(first.model, "_last_lstm_states", None)
+            saved["lstm"] = [tensor.clone() for tensor in lstm.pi] if lstm is not None else []
         return not saved
 
     first.train(192, checkpoint_then_stop)
-    resumed = build(registry, "ppo_lstm", "CartPoleNoVel-v1", **RECURRENT)
+    resumed = build(registry, plugin, env, **keys)
     resumed.restore(tmp_path / "checkpoint")
-    for mine, theirs in zip(resumed.model._last_lstm_states.pi, saved["lstm"], strict=True):
-        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
-    assert bool(torch.any(saved["lstm"][0] != 0)), "the state is mid-episode, not a fresh one"
+    if saved["lstm"]:
+        for mine, theirs in zip(resumed.model._last_lstm_states.pi, saved["lstm"], strict=True):
+            torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+        assert bool(torch.any(saved["lstm"][0] != 0)), "the state is mid-episode, not a fresh one"
     resumed.train(192, keep_going)
 
     expected, actual = weights(straight), weights(resumed)
