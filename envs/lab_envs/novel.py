@@ -4,6 +4,7 @@ registered as the Zoo registers them (``rl_zoo3/import_envs.py``). The recurrent
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # gymnasium is imported when an env is set up, not when lab lists envs
@@ -19,12 +20,33 @@ def masked_id(env_id: str) -> str:
     return f"{name}NoVel-v{version}"
 
 
-def make(env_id: str, render_mode: str | None = None, **kwargs: object) -> gymnasium.Env:
-    # rl_zoo3 is imported here, when such an env is made: its import patches gymnasium's TimeLimit.
-    import gymnasium
-    from rl_zoo3.wrappers import MaskVelocityWrapper
+# Where rl_zoo3's import (rl_zoo3/gym_patches.py) puts its PatchedTimeLimit in place of gymnasium's TimeLimit
+TIME_LIMIT_HOMES = ("gymnasium.wrappers", "gymnasium.wrappers.common", "gymnasium.wrappers.time_limit",
+                    "gymnasium.envs.registration")
 
-    return MaskVelocityWrapper(gymnasium.make(env_id, render_mode=render_mode, **kwargs))
+
+def import_zoo_module(name: str) -> ModuleType:
+    """A module of rl_zoo3 (its wrappers), without the global patch its package's import makes to gymnasium's
+    TimeLimit: every env lab makes afterwards would get the Zoo's TimeLimit, and a checkpoint written by a process
+    without it would no longer match (lab_agents' env snapshots)."""
+    import importlib
+    import sys
+
+    originals = {home: sys.modules[home].TimeLimit for home in TIME_LIMIT_HOMES
+                 if home in sys.modules and hasattr(sys.modules[home], "TimeLimit")}
+    try:
+        return importlib.import_module(name)
+    finally:
+        for home, original in originals.items():
+            sys.modules[home].TimeLimit = original
+
+
+def make(env_id: str, render_mode: str | None = None, **kwargs: object) -> gymnasium.Env:
+    # rl_zoo3 is imported here, when such an env is made
+    import gymnasium
+
+    wrappers = import_zoo_module("rl_zoo3.wrappers")
+    return wrappers.MaskVelocityWrapper(gymnasium.make(env_id, render_mode=render_mode, **kwargs))
 
 
 def register() -> None:

@@ -17,9 +17,10 @@ from typing import Any
 
 import gymnasium
 
+from lab_envs.novel import import_zoo_module
+
 # Where wrapper names are looked up, in this order, for a short name (TimeFeatureWrapper); a dotted name must lie
-# inside one of them. rl_zoo3.wrappers is last: importing rl_zoo3 patches gymnasium's TimeLimit (the Zoo's
-# gym_patches), which lab takes on only for a run that names one of the Zoo's own wrappers.
+# inside one of them. rl_zoo3.wrappers is last: it is the slowest to import.
 WRAPPER_MODULES = ("gymnasium.wrappers", "stable_baselines3.common.atari_wrappers", "sb3_contrib.common.wrappers",
                    "rl_zoo3.wrappers")
 ATARI_WRAPPER = "AtariWrapper"
@@ -48,7 +49,7 @@ def wrapper_class(name: str) -> type[gymnasium.Wrapper]:
         candidates = [(module_name, name) for module_name in WRAPPER_MODULES]
     for module_name, attribute in candidates:
         try:
-            module = importlib.import_module(module_name)
+            module = import_zoo_module(module_name)  # any module; rl_zoo3's without its patch to gymnasium
         except ImportError:
             continue
         found = getattr(module, attribute, None)
