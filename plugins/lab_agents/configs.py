@@ -242,6 +242,20 @@ class ContinuousOffPolicyConfig(OffPolicyConfig):
 
 
 @dataclass
+class MaxEntropyConfig(ContinuousOffPolicyConfig):
+    """Keys of the agents with SAC's entropy-regularised actor and its gSDE exploration (SAC, TQC, CrossQ)."""
+
+    ent_coef: str = option("auto", "Entropy coefficient: auto (learned), auto_<initial value>, or a number.",
+                           check=_ent_coef)
+    use_sde: bool = option(False, "State-dependent exploration instead of Gaussian noise.")
+    sde_sample_freq: int = option(-1, "Resample the SDE noise every N steps; -1 only at rollout start.",
+                                  min=-1)
+    use_sde_at_warmup: bool = option(False, "With use_sde: explore with it before learning starts too.")
+    log_std_init: float = option(-3.0, "Initial log std when use_sde=true.")
+    use_expln: bool = option(False, "With use_sde: expln instead of exp for the std.")
+
+
+@dataclass
 class TargetNetworksConfig(ContinuousOffPolicyConfig):
     """Keys of the agents with target networks (SAC, TQC, TD3, DDPG; CrossQ has none)."""
 
@@ -249,20 +263,12 @@ class TargetNetworksConfig(ContinuousOffPolicyConfig):
 
 
 @dataclass
-class SACConfig(TargetNetworksConfig):
+class SACConfig(TargetNetworksConfig, MaxEntropyConfig):
     """Soft Actor-Critic (SB3 defaults)."""
 
     net_arch: list[int] = option([256, 256], "Hidden layer sizes of the actor (and of the critics unless "
                                  "critic_arch is set).", check=_positive_list)
-    ent_coef: str = option("auto", "Entropy coefficient: auto (learned), auto_<initial value>, or a number.",
-                           check=_ent_coef)
     target_update_interval: int = option(1, "Gradient steps between target network updates.", min=1)
-    use_sde: bool = option(False, "State-dependent exploration instead of Gaussian noise.")
-    sde_sample_freq: int = option(-1, "Resample the SDE noise every N steps; -1 only at rollout start.",
-                                  min=-1)
-    use_sde_at_warmup: bool = option(False, "With use_sde: explore with it before learning starts too.")
-    log_std_init: float = option(-3.0, "Initial log std when use_sde=true.")
-    use_expln: bool = option(False, "With use_sde: expln instead of exp for the std.")
 
 
 @dataclass
@@ -276,22 +282,14 @@ class TQCConfig(SACConfig):
 
 
 @dataclass
-class CrossQConfig(ContinuousOffPolicyConfig):
+class CrossQConfig(MaxEntropyConfig):
     """CrossQ (sb3-contrib defaults): SAC without target networks, with batch normalisation in the critics."""
 
     lr: float = option(1e-3, "Learning rate (the initial one when lr_schedule=linear).", min=0.0)
     net_arch: list[int] = option([256, 256], "Hidden layer sizes of the actor.", check=_positive_list)
     critic_arch: list[int] | None = option([1024, 1024], "Hidden layer sizes of the critics; null = net_arch.",
                                            check=_positive_list)
-    ent_coef: str = option("auto", "Entropy coefficient: auto (learned), auto_<initial value>, or a number.",
-                           check=_ent_coef)
     policy_delay: int = option(3, "Critic updates per actor update.", min=1)
-    use_sde: bool = option(False, "State-dependent exploration instead of Gaussian noise.")
-    sde_sample_freq: int = option(-1, "Resample the SDE noise every N steps; -1 only at rollout start.",
-                                  min=-1)
-    use_sde_at_warmup: bool = option(False, "With use_sde: explore with it before learning starts too.")
-    log_std_init: float = option(-3.0, "Initial log std when use_sde=true.")
-    use_expln: bool = option(False, "With use_sde: expln instead of exp for the std.")
 
 
 @dataclass
